@@ -1,0 +1,174 @@
+"""One typed configuration: `hokusai.toml`, overridden by `HOKUSAI_*` variables, overridden
+by command-line options. Every field has a default, so a run works with no file at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.errors import ConfigError
+
+CONFIG_FILE = "hokusai.toml"
+ENV_PREFIX = "HOKUSAI_"
+#: Local state of a project (MLflow SQLite store); Metaflow keeps its own `.metaflow/`.
+STATE_DIR = ".hokusai"
+
+Estimator = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
+Metric = Literal["accuracy", "precision", "recall", "f1", "auroc"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSection(_Section):
+    id: int = Field(1, ge=0, lt=2**256, description="Model id on chain (uint256).")
+    target: str = Field("target", min_length=1, description="Label column.")
+    features: list[str] = Field(
+        default_factory=list, description="Feature columns; empty = every column but the target."
+    )
+    estimator: Estimator = "logistic_regression"
+    params: dict[str, int | float | str | bool | None] = Field(
+        default_factory=dict, description="Hyper-parameters passed to the estimator."
+    )
+    primary_metric: Metric = "accuracy"
+
+
+class DataSection(_Section):
+    base: str = Field("data/base.csv", description="Base training data (relative to the project).")
+    benchmark: str = Field("data/benchmark.csv", description="Held-out benchmark rows.")
+    baseline_model: str = Field(
+        "", description="Baseline .skops file; empty = train it from the base data."
+    )
+    max_rows: int | None = Field(
+        None, gt=0, description="Cap on rows read per file (dry-run sets 5000)."
+    )
+
+
+class EvaluationSection(_Section):
+    seed: int = Field(42, ge=0, lt=2**32)
+    min_improvement_bps: int = Field(1, ge=-10000, le=10000)
+    min_benchmark_rows: int = Field(50, ge=1)
+
+
+class AttestationSection(_Section):
+    chain_id: int = Field(31337, ge=1)
+    verifying_contract: str = Field(
+        "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9", pattern=r"^0x[0-9a-fA-F]{40}$"
+    )
+    benchmark_spec_id: str = Field("hokusai-demo-breast-cancer-v1", min_length=1)
+    metric_family: str = Field("proportion", min_length=1)
+    deadline_days: int = Field(7, ge=1, le=3650)
+    max_cost_usd_micro: int = Field(0, ge=0)
+    actual_cost_usd_micro: int = Field(0, ge=0)
+    baseline_commitment: str = Field("", pattern=r"^$|^0x[0-9a-f]{64}$")
+
+
+class TrackingSection(_Section):
+    mlflow_uri: str = Field("", description="Empty = sqlite:///<project>/.hokusai/mlflow.db")
+    experiment: str = Field("hokusai", min_length=1)
+
+
+class MetaflowSection(_Section):
+    datastore: Literal["local", "s3"] = "local"
+    root: str = Field("", description="S3 root (s3://bucket/prefix) when datastore = s3.")
+
+
+class Settings(_Section):
+    model: ModelSection = Field(default_factory=ModelSection)
+    data: DataSection = Field(default_factory=DataSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    attestation: AttestationSection = Field(default_factory=AttestationSection)
+    tracking: TrackingSection = Field(default_factory=TrackingSection)
+    metaflow: MetaflowSection = Field(default_factory=MetaflowSection)
+
+    @field_validator("model")
+    @classmethod
+    def _target_not_a_feature(cls, model: ModelSection) -> ModelSection:
+        if model.target in model.features:
+            raise ValueError(f"the target {model.target!r} is also listed as a feature")
+        return model
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """`HOKUSAI_EVALUATION__SEED=7` -> {"evaluation": {"seed": 7}}; values parse as JSON when
+    they can (numbers, booleans, lists), else stay strings."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue
+        section, _, field = key[len(ENV_PREFIX) :].lower().partition("__")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        out.setdefault(section, {})[field] = value
+    return out
+
+
+def _merge(*layers: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for section, values in layer.items():
+            if isinstance(values, dict) and isinstance(merged.get(section), dict):
+                merged[section] = {**merged[section], **values}
+            else:
+                merged[section] = values
+    return merged
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        got = f" (got {item['input']!r})" if item["type"] != "missing" and "input" in item else ""
+        parts.append(f"{where}: {item['msg'][0].lower() + item['msg'][1:]}{got}")
+    return f"Invalid configuration in {source}: " + "; ".join(parts) + "."
+
+
+def load_settings(
+    project_dir: Path,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    environ: dict[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Resolve the settings of a project: file, then environment, then `overrides`."""
+    path = config_file or project_dir / CONFIG_FILE
+    from_file: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            from_file = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML ({exc}); fix the syntax.") from None
+    elif config_file is not None:
+        raise ConfigError(f"Config file {path} does not exist; pass an existing file.")
+    env = _env_overrides(dict(os.environ if environ is None else environ))
+    source = path.name if path.is_file() else "the defaults"
+    if env:
+        source += " + HOKUSAI_* variables"
+    try:
+        return Settings.model_validate(_merge(from_file, env, overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def mlflow_uri(settings: Settings, project_dir: Path) -> str:
+    """The tracking URI: configured, or a SQLite file inside the project (no server)."""
+    if settings.tracking.mlflow_uri:
+        return settings.tracking.mlflow_uri
+    return f"sqlite:///{(project_dir / STATE_DIR / 'mlflow.db').resolve()}"
+
+
+def config_hash(settings: Settings) -> str:
+    """sha256 of the settings that shape the evaluation (tracking and storage excluded)."""
+    import hashlib
+
+    import rfc8785
+
+    relevant = settings.model_dump(mode="json", include={"model", "evaluation", "attestation"})
+    return "0x" + hashlib.sha256(rfc8785.dumps(relevant)).hexdigest()

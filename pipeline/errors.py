@@ -1,0 +1,58 @@
+"""Domain errors: each carries one sentence a user can act on.
+
+Only the CLI edge (`hokusai_cli`) turns these into exit codes. `InputError` and its
+subclasses are the user's to fix (exit 2); anything else raised inside the flow means the
+flow itself failed (exit 3).
+"""
+
+from __future__ import annotations
+
+
+class HokusaiError(Exception):
+    """Base of every error the tool raises on purpose."""
+
+    exit_code = 3
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(HokusaiError):
+    """Bad input or usage: a file, a field, an option. The user fixes it."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    """`hokusai.toml`, a `HOKUSAI_*` variable or an option holds an invalid value."""
+
+
+class DataError(InputError):
+    """A data file (base, benchmark or contribution) cannot be used as it is."""
+
+
+class ModelError(InputError):
+    """A baseline model file or URI cannot be loaded safely."""
+
+
+class AttestationError(InputError):
+    """An attestation cannot be built, signed or verified as asked."""
+
+
+class RunError(InputError):
+    """A run id that does not name a usable run of this project."""
+
+
+class FlowFailed(HokusaiError):
+    """The Metaflow run itself failed (exit 3)."""
+
+
+#: Names of the error classes that mean "bad input" when seen in a failed Metaflow task.
+INPUT_ERROR_TYPES = frozenset(
+    f"{__name__}.{cls.__name__}"
+    for cls in (InputError, ConfigError, DataError, ModelError, AttestationError, RunError)
+)

@@ -1,0 +1,146 @@
+"""HokusaiEvaluationFlow: did the contributed data make the model better?
+
+Each step reads artifacts, calls one function of its `pipeline` module and assigns
+artifacts. Run it with `hokusai run`, or plainly:
+
+    python -m pipeline.flow run --contrib-files data/new.csv:0xWALLET
+"""
+
+from __future__ import annotations
+
+import os
+
+# Metaflow refuses to run without a user name and reads it on import; CI often has none.
+if not any(os.environ.get(v) for v in ("METAFLOW_USER", "USER", "USERNAME")):
+    os.environ["METAFLOW_USER"] = "hokusai"
+
+from metaflow import FlowSpec, Parameter, current, step  # noqa: E402
+
+
+class HokusaiEvaluationFlow(FlowSpec):
+    """Evaluate contributed data: baseline vs candidate on one benchmark, DeltaOne, evidence."""
+
+    contrib_files = Parameter(
+        "contrib-files", default="", help="Contributed files, comma-separated, each FILE[:WALLET]."
+    )
+    dry_run = Parameter(
+        "dry-run", type=bool, default=False,
+        help="Demo data when no hokusai.toml, capped rows, separate MLflow experiment.",
+    )
+    project_dir = Parameter("project-dir", default=".", help="Project folder (holds hokusai.toml).")
+    config_file = Parameter("config-file", default="", help="Config file instead of <project>/hokusai.toml.")
+
+    @step
+    def start(self):
+        """Resolve settings and read every input file (bytes travel as artifacts)."""
+        from pathlib import Path
+
+        from pipeline import __version__
+        from pipeline.inputs import prepare_run, split_contribs
+
+        self.code_version = __version__
+        self.settings, self.inputs = prepare_run(
+            Path(self.project_dir).resolve(),
+            split_contribs(self.contrib_files),
+            self.dry_run,
+            Path(self.config_file) if self.config_file else None,
+        )
+        self.next(self.load_baseline_model)
+
+    @step
+    def load_baseline_model(self):
+        """Load the baseline from its skops file, or train it from the base data."""
+        from pipeline.baseline import prepare_baseline
+
+        baseline = prepare_baseline(self.settings, self.inputs)
+        self.baseline_model, self.baseline_model_bytes = baseline.model, baseline.model_bytes
+        self.baseline_info, self.schema, self.base_data = baseline.info, baseline.schema, baseline.base_data
+        self.next(self.integrate_contributed_data)
+
+    @step
+    def integrate_contributed_data(self):
+        """Validate contributed files; drop duplicates and benchmark rows; hash; join."""
+        from pipeline.contributions import integrate_contributed_data
+
+        integration, self.benchmark_data = integrate_contributed_data(
+            self.inputs, self.schema, self.baseline_info.classes, self.base_data, self.settings.data.max_rows
+        )
+        self.training_data = integration.training_data
+        self.contributions = integration.contributions
+        self.data_manifest = integration.manifest()
+        self.next(self.train_new_model)
+
+    @step
+    def train_new_model(self):
+        """Same estimator, hyper-parameters and seed as the baseline, on base + contributed rows."""
+        from pipeline.training import train_candidate
+
+        self.candidate_model, self.candidate_model_bytes, self.candidate_info = train_candidate(
+            self.baseline_model, self.baseline_info, self.training_data, self.schema
+        )
+        self.next(self.evaluate_on_benchmark)
+
+    @step
+    def evaluate_on_benchmark(self):
+        """Score both models on the same benchmark rows."""
+        from pipeline.evaluation import evaluate_on_benchmark
+
+        self.benchmark_info, self.baseline_metrics, self.candidate_metrics, self.predictions = evaluate_on_benchmark(
+            self.baseline_model, self.candidate_model, self.benchmark_data, self.inputs.benchmark,
+            self.schema, self.baseline_info.classes,
+        )
+        self.next(self.compare_and_output_delta)
+
+    @step
+    def compare_and_output_delta(self):
+        """Per-metric deltas, DeltaOne in bps, the gate, contributor weights."""
+        from pipeline.delta import compare
+
+        ev = self.settings.evaluation
+        self.delta = compare(
+            self.baseline_metrics, self.candidate_metrics, self.settings.model.primary_metric,
+            ev.min_improvement_bps, ev.min_benchmark_rows, self.benchmark_info.rows, self.contributions,
+        )
+        self.next(self.generate_attestation_output)
+
+    @step
+    def generate_attestation_output(self):
+        """Deterministic evidence and its hash (typed data is built at `hokusai attest`)."""
+        from pipeline.attestation import evidence_for_run
+
+        self.attestation = evidence_for_run(
+            self.settings, self.dry_run, self.baseline_info, self.candidate_info,
+            self.benchmark_info, self.contributions, self.delta,
+        )
+        self.next(self.monitor_and_log)
+
+    @step
+    def monitor_and_log(self):
+        """Record params, metrics, models and evidence in MLflow; log a summary."""
+        from pathlib import Path
+
+        from pipeline.tracking import log_run
+
+        self.tracking = log_run(
+            settings=self.settings, project_dir=Path(self.project_dir).resolve(), dry_run=self.dry_run,
+            pathspec=current.pathspec.rsplit("/", 2)[0], delta=self.delta, attestation=self.attestation,
+            manifest=self.data_manifest, baseline_info=self.baseline_info,
+            models={"baseline.skops": self.baseline_model_bytes, "candidate.skops": self.candidate_model_bytes},
+            training_data=self.training_data,
+        )
+        self.mlflow_run_id = self.tracking["run_id"]
+        self.next(self.end)
+
+    @step
+    def end(self):
+        """Nothing left to compute: the evaluation is complete."""
+        from pipeline.logs import get_logger
+
+        get_logger().info(
+            "evaluation.finished", deltaone_bps=self.delta.deltaone_bps, gate_passed=self.delta.passed,
+            attestation_hash=self.attestation["attestationHash"], mlflow_run_id=self.mlflow_run_id,
+        )
+
+
+if __name__ == "__main__":
+    HokusaiEvaluationFlow()

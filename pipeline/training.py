@@ -1,0 +1,29 @@
+"""train_new_model: the candidate is the baseline's own estimator, same hyper-parameters and
+seed (a scikit-learn clone), fitted on base + contributed rows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pipeline.baseline import ModelInfo, _classes
+from pipeline.models import dump_model, sha256_hex
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.tables import Schema
+
+
+def train_candidate(
+    baseline_model: Any, baseline_info: ModelInfo, training_data: pd.DataFrame, schema: Schema
+) -> tuple[Any, bytes, ModelInfo]:
+    """Fit a clone of the baseline on `training_data`; return model, stored bytes, info."""
+    from sklearn.base import clone
+
+    model = clone(baseline_model).fit(training_data[list(schema.features)], training_data[schema.target])
+    data = dump_model(model)
+    info = ModelInfo(
+        source="candidate", estimator=baseline_info.estimator, sha256=sha256_hex(data),
+        classes=_classes(model), training_rows=len(training_data),
+    )
+    return model, data, info
