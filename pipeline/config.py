@@ -107,8 +107,17 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
             value: Any = json.loads(raw)
         except ValueError:
             value = raw
+        if not isinstance(value, str) and _is_text_field(section, field):
+            value = raw  # HOKUSAI_TRACKING__EXPERIMENT=2024 names experiment "2024", not int 2024
         out.setdefault(section, {})[field] = value
     return out
+
+
+def _is_text_field(section: str, field: str) -> bool:
+    """Whether `[section] field` is a plain string setting (env values stay text there)."""
+    holder = Settings.model_fields.get(section)
+    fields = getattr(holder.annotation, "model_fields", {}) if holder else {}
+    return field in fields and fields[field].annotation is str
 
 
 def _merge(*layers: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +136,8 @@ def _describe(error: ValidationError, source: str) -> str:
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
         got = f" (got {item['input']!r})" if item["type"] != "missing" and "input" in item else ""
-        parts.append(f"{where}: {item['msg'][0].lower() + item['msg'][1:]}{got}")
+        msg = item["msg"].removeprefix("Value error, ")  # pydantic's prefix for validator errors
+        parts.append(f"{where}: {msg[0].lower() + msg[1:]}{got}")
     return f"Invalid configuration in {source}: " + "; ".join(parts) + "."
 
 

@@ -79,6 +79,12 @@ def _rows(mask: Any) -> str:
     return f"rows {shown}{more} ({len(positions)} rows)"
 
 
+def _label_text(value: Any) -> str:
+    """A label as text, whole floats as integers: 1, 1.0 and "1" all read "1" (a baseline
+    trained on labels written 0.0/1.0 has float classes)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def conform(frame: pd.DataFrame, schema: Schema, name: str, classes: list[Any] | None) -> pd.DataFrame:
     """Check `frame` against the schema and return its schema columns, features as float.
 
@@ -107,8 +113,8 @@ def conform(frame: pd.DataFrame, schema: Schema, name: str, classes: list[Any] |
     if labels.isna().any():
         raise DataError(f"{name}: column {schema.target!r} has no label in {_rows(labels.isna())}; label or remove them.")
     if classes is not None:
-        known = {str(c) for c in classes}
-        as_text = labels.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+        known = {_label_text(c) for c in classes}
+        as_text = labels.map(_label_text)
         unknown = ~as_text.isin(known)
         if unknown.any():
             seen = ", ".join(sorted(set(as_text[unknown]))[:_SHOW_ROWS])
@@ -116,7 +122,7 @@ def conform(frame: pd.DataFrame, schema: Schema, name: str, classes: list[Any] |
                 f"{name}: column {schema.target!r} has labels the baseline does not know ({seen}) in "
                 f"{_rows(unknown)}; use one of {', '.join(sorted(known))}."
             )
-        lookup = {str(c): i for i, c in enumerate(classes)}
+        lookup = {_label_text(c): i for i, c in enumerate(classes)}
         out[schema.target] = np.asarray(classes)[as_text.map(lookup).to_numpy(dtype=int)]
     return out.reset_index(drop=True)
 

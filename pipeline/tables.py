@@ -48,15 +48,19 @@ def read_table(name: str, data: bytes, max_rows: int | None = None) -> pd.DataFr
     import pandas as pd
 
     kind = table_format(name)
+    if not data.strip():
+        raise DataError(f"{name}: has no data rows; add rows or drop the file.")
     try:
         if kind in ("csv", "tsv"):
             frame = pd.read_csv(io.BytesIO(data), sep="\t" if kind == "tsv" else ",", nrows=max_rows)
         elif kind == "parquet":
             frame = pd.read_parquet(io.BytesIO(data))
         elif kind == "json":
-            frame = pd.read_json(io.BytesIO(data), orient="records")
+            # convert_dates=False: pandas would turn numbers in columns named like
+            # `*_time`, `*_at` or `date` into datetimes, unlike the same file as CSV.
+            frame = pd.read_json(io.BytesIO(data), orient="records", convert_dates=False)
         else:
-            frame = pd.read_json(io.BytesIO(data), lines=True)
+            frame = pd.read_json(io.BytesIO(data), lines=True, convert_dates=False)
     except Exception as exc:  # noqa: BLE001 - every parser failure is the file's fault
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{name}: cannot be read as {kind} ({first}); check the file's format.") from None

@@ -1,0 +1,3 @@
+from hokusai_cli.app import main
+
+main()

@@ -1,0 +1,107 @@
+"""rich rendering for humans (stderr). Only formatting lives here."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+STATE_STYLE = {"pending": "dim", "running": "yellow", "done": "green", "failed": "bold red"}
+
+
+def console() -> Console:
+    """A console on the current stderr (stdout carries data only). Width follows COLUMNS."""
+    return Console(stderr=True, highlight=False)
+
+
+def error(message: str) -> None:
+    console().print(Text(f"Error: {message}", style="bold red"))
+
+
+def fmt_score(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def fmt_bps(bps: int) -> str:
+    return f"{bps:+d} bps"
+
+
+class StepProgress:
+    """Live table of the flow's steps fed by Metaflow status lines."""
+
+    def __init__(self, steps: tuple[str, ...], out: Console) -> None:
+        self.steps = steps
+        self.state = {s: "pending" for s in steps}
+        self.started: dict[str, float] = {}
+        self.elapsed: dict[str, float] = {}
+        self.run_id = ""
+        self.live = Live(self._render(), console=out, refresh_per_second=4, transient=False)
+
+    def __enter__(self) -> StepProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.update(self._render())
+        self.live.__exit__(*exc)
+
+    def update(self, run_id: str, step: str, state: str) -> None:
+        if step not in self.state or state == "log":
+            return
+        self.run_id = run_id
+        now = time.monotonic()
+        if state == "running":
+            self.started[step] = now
+        elif step in self.started:
+            self.elapsed[step] = now - self.started[step]
+        self.state[step] = state
+        self.live.update(self._render())
+
+    def _render(self) -> Table:
+        table = Table(title=f"HokusaiEvaluationFlow {self.run_id}".strip(), title_justify="left",
+                      show_header=True, header_style="bold")
+        table.add_column("step")
+        table.add_column("status")
+        table.add_column("time", justify="right")
+        for step in self.steps:
+            state = self.state[step]
+            took = self.elapsed.get(step)
+            if took is None and step in self.started:
+                took = time.monotonic() - self.started[step]
+            table.add_row(step, Text(state, style=STATE_STYLE[state]), f"{took:.1f}s" if took is not None else "")
+        return table
+
+
+def result(summary: dict[str, Any]) -> Group:
+    """Metric table, DeltaOne verdict and run id of a finished run."""
+    title = "Evaluation (dry-run)" if summary["dry_run"] else "Evaluation"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for name, justify in (("metric", "left"), ("baseline", "right"), ("candidate", "right"), ("delta", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for m in summary["metrics"]:
+        name = m["metric"] + (" *" if m["metric"] == summary["primary_metric"] else "")
+        table.add_row(name, fmt_score(m["baseline"]), fmt_score(m["candidate"]), fmt_bps(m["delta_bps"]))
+    lines = [table]
+    verdict = "passed" if summary["gate_passed"] else "failed"
+    style = "bold green" if summary["gate_passed"] else "bold red"
+    lines.append(Text.assemble(
+        "DeltaOne ", (f"{summary['deltaone_pp']} pp ({summary['deltaone_bps']} bps)", "bold"),
+        f" on {summary['primary_metric']}: gate ", (verdict, style),
+    ))
+    for g in summary["gate"]:
+        mark = "ok" if g["passed"] else "FAILED"
+        lines.append(Text(f"  {g['rule']}: {g['value']} vs {g['threshold']} {mark}"))
+    if summary["contributors"]:
+        lines.append(Text("Contributors: " + ", ".join(
+            f"{c['wallet'] or '(no wallet)'} {c['weight_bps']} bps" for c in summary["contributors"]
+        )))
+    for note in summary["notes"]:
+        lines.append(Text(f"Note: {note}", style="yellow"))
+    lines.append(Text(f"Attestation hash: {summary['attestation_hash']}"))
+    lines.append(Text.assemble("Run: ", (summary["pathspec"], "bold"), " (dry-run)" if summary["dry_run"] else ""))
+    lines.append(Text(f"MLflow run: {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})"))
+    return Group(*lines)

@@ -1,0 +1,144 @@
+"""Launching the flow through `metaflow.Runner` and reading finished runs back through the
+Client API. The CLI renders what these functions return; nothing here prints."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import INPUT_ERROR_TYPES, FlowFailed, InputError
+
+FLOW_FILE = Path(__file__).resolve().parent / "flow.py"
+FLOW_NAME = "HokusaiEvaluationFlow"
+STEPS = (
+    "start", "load_baseline_model", "integrate_contributed_data", "train_new_model",
+    "evaluate_on_benchmark", "compare_and_output_delta", "generate_attestation_output",
+    "monitor_and_log", "end",
+)
+DEFAULT_USER = "hokusai"
+_STATUS = re.compile(r"\[(?P<run>[^/\]]+)/(?P<step>\w+)/(?P<task>\d+) \(pid \d+\)\] (?P<text>.*)$")
+
+
+def ensure_user() -> None:
+    """Metaflow needs a user name; CI and containers often have none."""
+    if not any(os.environ.get(v) for v in ("METAFLOW_USER", "USER", "USERNAME")):
+        os.environ["METAFLOW_USER"] = DEFAULT_USER
+
+
+def metaflow_env(project_dir: Path, log_json: bool = False) -> dict[str, str]:
+    """Environment of a run: local datastore and metadata inside the project folder."""
+    ensure_user()
+    from pipeline.logs import LOG_JSON_ENV
+
+    env = {
+        "METAFLOW_DEFAULT_DATASTORE": "local",
+        "METAFLOW_DEFAULT_METADATA": "local",
+        "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(project_dir),
+        LOG_JSON_ENV: "1" if log_json else "0",
+    }
+    return env
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One line of the run's log: which step, and whether it started, finished or failed."""
+
+    run_id: str
+    step: str
+    state: str  # "running" | "done" | "failed" | "log"
+    text: str
+
+
+def parse_line(line: str) -> StepEvent | None:
+    """A Metaflow status line -> StepEvent; anything else -> None."""
+    match = _STATUS.search(line)
+    if not match:
+        return None
+    text = match["text"]
+    state = {"Task is starting.": "running", "Task finished successfully.": "done"}.get(text)
+    if state is None:
+        state = "failed" if text.startswith("Task failed") else "log"
+    return StepEvent(match["run"], match["step"], state, text)
+
+
+def launch(
+    project_dir: Path,
+    contrib: list[str],
+    *,
+    dry_run: bool,
+    config_file: Path | None = None,
+    log_json: bool = False,
+    on_line: Callable[[str], None] = lambda line: None,
+) -> Any:
+    """Run the flow with the Runner, feeding each log line to `on_line`; return the
+    Client `Run`. A failed run raises: InputError for bad input, FlowFailed otherwise."""
+    import asyncio
+
+    ensure_user()  # before metaflow is imported: it reads the user name at import
+    from metaflow import Runner
+
+    params: dict[str, Any] = {"contrib_files": ",".join(contrib), "dry_run": dry_run,
+                              "project_dir": str(project_dir)}
+    if config_file is not None:
+        params["config_file"] = str(config_file)
+
+    async def go() -> Any:
+        with Runner(str(FLOW_FILE), show_output=False, pylint=False, cwd=str(project_dir),
+                    env={**os.environ, **metaflow_env(project_dir, log_json)}) as runner:
+            try:
+                executing = await runner.async_run(**params)
+            except RuntimeError as exc:
+                raise FlowFailed(f"The flow could not start: {str(exc).strip().splitlines()[-1]}") from None
+            async for _, line in executing.stream_log("stdout"):
+                on_line(line)
+            await executing.wait()
+            if executing.status != "successful":
+                raise failure(executing.run)
+            return executing.run
+
+    return asyncio.run(go())
+
+
+def failure(run: Any) -> InputError | FlowFailed:
+    """The error a failed run stands for: its failing step's own error when that is bad
+    input (exit 2), else FlowFailed naming the step, the error and how to resume."""
+    for step in run:
+        for task in step:
+            if task.successful or task.exception is None:
+                continue
+            exc = task.exception
+            message = str(getattr(exc, "exception", exc)).strip()
+            if getattr(exc, "type", "") in INPUT_ERROR_TYPES:
+                return InputError(message)
+            return FlowFailed(
+                f"Step {step.id} failed: {getattr(exc, 'type', 'error')}: {message}; "
+                f"fix the cause, then resume with: hokusai resume {run.id}"
+            )
+    return FlowFailed(f"Run {run.pathspec} failed before any step ran; see its logs with: hokusai inspect {run.id}")
+
+
+def summary(run: Any) -> dict[str, Any]:
+    """What a finished run found, from its artifacts (the CLI's table and --json)."""
+    from dataclasses import asdict
+
+    data = run.data
+    delta = data.delta
+    return {
+        "pathspec": run.pathspec,
+        "run_id": run.id,
+        "dry_run": bool(data.attestation["evidence"]["dryRun"]),
+        "primary_metric": delta.primary_metric,
+        "metrics": [asdict(m) for m in delta.metrics],
+        "deltaone_bps": delta.deltaone_bps,
+        "deltaone_pp": delta.deltaone_pp,
+        "gate_passed": delta.passed,
+        "gate": [asdict(g) for g in delta.gate],
+        "contributors": [asdict(c) for c in delta.contributors],
+        "notes": list(delta.notes),
+        "attestation_hash": data.attestation["attestationHash"],
+        "mlflow": dict(data.tracking),
+    }
