@@ -19,7 +19,7 @@ def console() -> Console:
 
 
 def error(message: str) -> None:
-    console().print(Text(f"Error: {message}", style="bold red"))
+    console().print(Text(f"Error: {message}", style="bold red"), soft_wrap=True)
 
 
 def fmt_score(value: float) -> str:

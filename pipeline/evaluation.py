@@ -35,8 +35,15 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: li
 
     binary = len(classes) == 2
     average: dict[str, Any] = {"pos_label": classes[1], "average": "binary"} if binary else {"average": "macro"}
-    if len(set(y_true.tolist())) < 2:
+    present = set(y_true.tolist())
+    if len(present) < 2:
         raise DataError("The benchmark holds a single class; AUROC needs at least two: add rows of the other classes.")
+    absent = [str(c) for c in classes if c not in present]
+    if absent:  # one-vs-rest AUROC of a class with no row is NaN, which no score can carry
+        raise DataError(
+            f"The benchmark has no rows of class(es) {', '.join(absent)}; one-vs-rest AUROC needs "
+            "every class: add rows of them."
+        )
     auroc = (
         metrics.roc_auc_score(y_true, proba[:, 1])
         if binary

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import CONFIG_FILE, Settings, load_settings
-from pipeline.contributions import ContributionFile
+from pipeline.contributions import ContributionFile, normalise_wallet
 from pipeline.errors import DataError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -83,6 +83,7 @@ def prepare_run(
     files = []
     for spec in specs:
         path, wallet = parse_contrib(spec)
+        wallet = normalise_wallet(wallet, path) if wallet else None  # fail before any run exists
         name, data = _read(project_dir, path, "Contribution")
         files.append(ContributionFile(Path(name).name if demo else name, data, wallet))
     data = settings.data

@@ -69,7 +69,7 @@ def fit(name: str, params: dict[str, Any], seed: int, X: Any, y: Any) -> Any:
     except (TypeError, ValueError) as exc:
         if "parameter" in str(exc) or "unexpected keyword" in str(exc):
             raise ModelError(
-                f"model.params does not suit {name}: {exc}; fix the [model] params in hokusai.toml."
+                f"model.params does not suit {name}: {str(exc).rstrip('.')}; fix the [model] params in hokusai.toml."
             ) from None
         raise
 
@@ -98,7 +98,9 @@ def dump_model(model: Any) -> bytes:
 
     members["schema.json"] = _ID_PATTERN.sub(renumber, schema).encode("utf-8")
     renamed = {
-        (f"{order[name[:-4]]}.npy" if name.endswith(".npy") and name[:-4] in order else name): data
+        (f"{order[name[:-4]]}.npy" if name.endswith(".npy") and name[:-4] in order else name): (
+            _zero_padding(data) if name.endswith(".npy") else data
+        )
         for name, data in members.items()
     }
     out = io.BytesIO()
@@ -111,6 +113,26 @@ def dump_model(model: Any) -> bytes:
     return out.getvalue()
 
 
+def _zero_padding(data: bytes) -> bytes:
+    """An .npy member with the padding bytes of a structured dtype zeroed. A tree's node
+    array (`sklearn.tree._tree.Tree`) has 7 padding bytes per node that hold whatever was
+    in memory, so the same forest could otherwise dump to different bytes."""
+    import numpy as np
+
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError:
+        return data
+    if array.dtype.names is None:
+        return data
+    clean = np.zeros(array.shape, dtype=array.dtype)
+    for name in array.dtype.names:
+        clean[name] = array[name]
+    out = io.BytesIO()
+    np.save(out, clean, allow_pickle=False)
+    return out.getvalue()
+
+
 def load_model(data: bytes, source: str) -> Any:
     """Load a skops model, trusting only TRUSTED_TYPES; `source` names the file in errors."""
     import skops.io
@@ -120,12 +142,22 @@ def load_model(data: bytes, source: str) -> Any:
     except Exception as exc:  # noqa: BLE001 - any parse failure means "not a skops file"
         raise ModelError(f"{source} is not a readable skops model file ({exc}); save it with skops.io.dump.") from None
     refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if not refused:
+        # skops trusts every scikit-learn estimator by default (an SVC loads with no
+        # untrusted type): hold the estimator and its pipeline steps to TRUSTED_TYPES too.
+        model = skops.io.loads(data, trusted=list(untrusted))
+        parts = [step for _, step in model.steps] if hasattr(model, "steps") else []
+        refused = sorted({_type_path(part) for part in [model, *parts]} - set(TRUSTED_TYPES))
     if refused:
         raise ModelError(
             f"{source} contains types hokusai does not trust ({', '.join(refused)}); "
             "use a scikit-learn LogisticRegression, RandomForest or HistGradientBoosting classifier."
         )
-    return skops.io.loads(data, trusted=list(untrusted))
+    return model
+
+
+def _type_path(value: Any) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
 def sha256_hex(data: bytes) -> str:

@@ -56,11 +56,11 @@ def read_table(name: str, data: bytes, max_rows: int | None = None) -> pd.DataFr
         elif kind == "parquet":
             frame = pd.read_parquet(io.BytesIO(data))
         elif kind == "json":
-            # convert_dates=False: pandas would turn numbers in columns named like
-            # `*_time`, `*_at` or `date` into datetimes, unlike the same file as CSV.
-            frame = pd.read_json(io.BytesIO(data), orient="records", convert_dates=False)
+            # dtype=False: keep JSON's own types; else pandas turns numbers in columns named
+            # like `*_time`, `*_at` or `date` into datetimes, unlike the same file as CSV.
+            frame = pd.read_json(io.BytesIO(data), orient="records", dtype=False)
         else:
-            frame = pd.read_json(io.BytesIO(data), lines=True, convert_dates=False)
+            frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False)
     except Exception as exc:  # noqa: BLE001 - every parser failure is the file's fault
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{name}: cannot be read as {kind} ({first}); check the file's format.") from None
