@@ -94,3 +94,112 @@ def evidence_for_run(
         benchmark=benchmark, contributions=contributions, delta=delta,
     )
     return {"evidence": evidence, "attestationHash": attestation_hash(evidence)}
+
+
+# --- the attestation document (built at `hokusai attest`, after the run) -----------------
+
+SECONDS_PER_DAY = 86400
+
+
+def mint_message(
+    evidence: dict[str, Any], attestation_hash: str, *, pipeline_run_id: str, deadline: int,
+    max_cost_usd_micro: int, actual_cost_usd_micro: int, baseline_commitment: str = "",
+) -> dict[str, Any]:
+    """The MintRequest message: every value taken from the evidence, except the run id,
+    the deadline, the cost fields and an optional baseline commitment override."""
+    from pipeline.eip712 import idempotency_key, keccak_text
+    from pipeline.errors import AttestationError
+
+    unattributed = [c for c in evidence["contributors"] if not c["wallet"]]
+    if unattributed:
+        raise AttestationError(
+            f"{sum(c['rows'] for c in unattributed)} contributed rows carry no wallet, so the run "
+            "cannot be attested; run again with --contrib FILE:WALLET."
+        )
+    primary = evidence["metrics"]["primary"]
+    return {
+        "modelId": int(evidence["modelId"]),
+        "payload": {
+            "pipelineRunId": pipeline_run_id,
+            "baselineScoreBps": evidence["metrics"]["baselineBps"][primary],
+            "candidateScoreBps": evidence["metrics"]["candidateBps"][primary],
+            "maxCostUsdMicro": max_cost_usd_micro,
+            "actualCostUsdMicro": actual_cost_usd_micro,
+            "totalSamples": evidence["benchmark"]["rows"],
+            "anchors": {
+                "benchmarkSpecHash": keccak_text(evidence["benchmark"]["specId"]),
+                "datasetHash": evidence["benchmark"]["sha256"],
+                "attestationHash": attestation_hash,
+                "idempotencyKey": idempotency_key(evidence["modelId"], attestation_hash),
+                "metricName": primary,
+                "metricFamily": evidence["metrics"]["family"],
+            },
+            "baselineCommitment": baseline_commitment or evidence["baseline"]["commitment"],
+            "candidateCommitment": evidence["candidate"]["commitment"],
+            "deadline": deadline,
+        },
+        "contributors": [{"walletAddress": c["wallet"], "weight": c["weightBps"]} for c in evidence["contributors"]],
+    }
+
+
+def build_attestation(
+    evidence: dict[str, Any], attestation_hash: str, *, pipeline_run_id: str, chain_id: int,
+    verifying_contract: str, deadline: int, max_cost_usd_micro: int = 0,
+    actual_cost_usd_micro: int = 0, baseline_commitment: str = "",
+) -> dict[str, Any]:
+    """The unsigned `hokusai.attestation/v1` document; contract rules checked before output."""
+    from pipeline.eip712 import SCHEMA, build_typed_data, digest
+
+    message = mint_message(
+        evidence, attestation_hash, pipeline_run_id=pipeline_run_id, deadline=deadline,
+        max_cost_usd_micro=max_cost_usd_micro, actual_cost_usd_micro=actual_cost_usd_micro,
+        baseline_commitment=baseline_commitment,
+    )
+    typed = build_typed_data(chain_id=chain_id, verifying_contract=verifying_contract, message=message)
+    return {"schema": SCHEMA, "evidence": evidence, "attestationHash": attestation_hash,
+            "typedData": typed, "digest": digest(typed), "signatures": [], "signers": []}
+
+
+def refuse_unfit_for_signing(evidence: dict[str, Any], force: bool) -> None:
+    """A dry-run or a failed gate must not mint: signing it needs an explicit --force."""
+    from pipeline.errors import AttestationError
+
+    if force:
+        return
+    if evidence["dryRun"]:
+        raise AttestationError(
+            "This run is a dry-run and cannot be signed; attest a real `hokusai run`, or pass "
+            "--force to sign it anyway (its evidence stays marked dryRun)."
+        )
+    if not evidence["gate"]["passed"]:
+        raise AttestationError(
+            "This run failed the DeltaOne gate and cannot be signed; pass --force to sign it "
+            "anyway (its evidence stays marked gate.passed = false)."
+        )
+
+
+def evidence_matches_message(doc: dict[str, Any]) -> tuple[bool, str]:
+    """Does the signed message say what the evidence says? (scores, samples, anchors,
+    commitments, contributors). Returns (ok, what differs)."""
+    evidence, payload = doc["evidence"], doc["typedData"]["message"]["payload"]
+    expected = mint_message(
+        evidence, doc["attestationHash"], pipeline_run_id=payload["pipelineRunId"],
+        deadline=int(payload["deadline"]), max_cost_usd_micro=int(payload["maxCostUsdMicro"]),
+        actual_cost_usd_micro=int(payload["actualCostUsdMicro"]),
+        baseline_commitment=payload["baselineCommitment"],
+    )
+    from pipeline.eip712 import build_typed_data
+
+    domain = doc["typedData"]["domain"]
+    rebuilt = build_typed_data(chain_id=int(domain["chainId"]), verifying_contract=domain["verifyingContract"],
+                               message=expected)["message"]
+    actual = doc["typedData"]["message"]
+    diffs = [f"{section}.{key}" for section, a, b in (("payload", rebuilt["payload"], actual["payload"]),)
+             for key in a if a[key] != b.get(key)]
+    if rebuilt["modelId"] != actual["modelId"]:
+        diffs.insert(0, "modelId")
+    if rebuilt["contributors"] != actual["contributors"]:
+        diffs.append("contributors")
+    if diffs:
+        return False, "message differs from evidence in " + ", ".join(diffs)
+    return True, "message matches evidence (scores, samples, anchors, commitment, contributors)"

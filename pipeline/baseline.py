@@ -42,6 +42,13 @@ def load_baseline_model(
     """Load `model_file` (name, bytes) when given, else fit the configured estimator on
     `base`. Returns the model, its stored bytes and its info."""
     if model_file is None:
+        if base[schema.target].nunique() < 2:
+            from pipeline.errors import DataError
+
+            raise DataError(
+                f"The base data holds a single class in {schema.target!r}; a classifier needs at "
+                "least two: add rows of the other classes."
+            )
         model = fit(spec.estimator, dict(spec.params), seed, base[list(schema.features)], base[schema.target])
         data = dump_model(model)
         info = ModelInfo(f"trained:{spec.estimator}", spec.estimator, sha256_hex(data), _classes(model), len(base))

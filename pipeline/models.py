@@ -137,6 +137,8 @@ def load_model(data: bytes, source: str) -> Any:
     """Load a skops model, trusting only TRUSTED_TYPES; `source` names the file in errors."""
     import skops.io
 
+    if not data:
+        raise ModelError(f"{source} is empty; save the model with skops.io.dump.")
     try:
         untrusted = skops.io.get_untrusted_types(data=data)
     except Exception as exc:  # noqa: BLE001 - any parse failure means "not a skops file"

@@ -142,3 +142,53 @@ def summary(run: Any) -> dict[str, Any]:
         "attestation_hash": data.attestation["attestationHash"],
         "mlflow": dict(data.tracking),
     }
+
+
+def use_project(project_dir: Path) -> None:
+    """Point the Metaflow Client of this process at the project's local metadata."""
+    ensure_user()
+    from metaflow import metadata, namespace
+
+    metadata(f"local@{project_dir}")
+    namespace(None)
+
+
+def get_run(project_dir: Path, ref: str | None = None) -> Any:
+    """The Client `Run` named by `ref` (a run id or `HokusaiEvaluationFlow/<id>`), or the
+    latest run of the project when `ref` is None. Unknown ids and other flows are RunErrors."""
+    from metaflow import Flow, Run
+    from metaflow.exception import MetaflowNotFound
+
+    from pipeline.errors import RunError
+
+    use_project(project_dir)
+    if ref is None:
+        try:
+            run = Flow(FLOW_NAME).latest_run
+        except MetaflowNotFound:
+            run = None
+        if run is None:
+            raise RunError(f"No runs in {project_dir}; start one with `hokusai run --contrib FILE` or `hokusai dry-run`.")
+        return run
+    flow, _, run_id = ref.rpartition("/")
+    if flow and flow != FLOW_NAME:
+        raise RunError(f"{ref} is a run of {flow}, not of {FLOW_NAME}; pass a hokusai run id.")
+    try:
+        return Run(f"{FLOW_NAME}/{run_id}")
+    except MetaflowNotFound:
+        raise RunError(f"Run {run_id} not found in {project_dir}; list runs with `hokusai runs`.") from None
+
+
+def finished_run(project_dir: Path, ref: str | None = None) -> Any:
+    """Like get_run, but the run must have finished successfully."""
+    from pipeline.errors import RunError
+
+    run = get_run(project_dir, ref)
+    if not run.successful:
+        state = "is still running" if not run.finished and run.end_task is None and not _failed(run) else "failed"
+        raise RunError(f"Run {run.id} {state}; only a successful run has results (see `hokusai inspect {run.id}`).")
+    return run
+
+
+def _failed(run: Any) -> bool:
+    return any(not task.successful and task.finished for step in run for task in step)

@@ -76,13 +76,14 @@ def invoke(*args: str):
 
 @pytest.fixture(scope="session")
 def demo_runs(tmp_path_factory):
-    """Two `hokusai dry-run --json` in an empty folder: their parsed JSON and stderr."""
+    """Two `hokusai dry-run --json` in an empty folder: the folder, both parsed JSON
+    summaries, and the first run's stderr."""
     folder = tmp_path_factory.mktemp("empty")
     results = []
     for _ in range(2):
         result = invoke("dry-run", "--json", "--project", str(folder))
         assert result.exit_code == 0, result.stderr[-3000:]
         results.append((json.loads(result.stdout), result.stderr))
-    return [r[0] for r in results] + [results[0][1]]
+    return {"project": folder, "first": results[0][0], "second": results[1][0], "stderr": results[0][1]}
 
 

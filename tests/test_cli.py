@@ -9,7 +9,7 @@ from tests.conftest import FIXTURES, invoke, make_project
 
 @pytest.mark.timeout(300)
 def test_dry_run_table_and_verdict(demo_runs):
-    summary, _, stderr = demo_runs
+    summary, stderr = demo_runs["first"], demo_runs["stderr"]
     assert "Evaluation (dry-run)" in stderr
     assert "│ accuracy * │   0.9100 │    0.9800 │ +700 bps │" in stderr
     assert "│ auroc      │   0.9777 │    0.9950 │ +173 bps │" in stderr
@@ -21,7 +21,7 @@ def test_dry_run_table_and_verdict(demo_runs):
 
 @pytest.mark.timeout(300)
 def test_two_dry_runs_identical(demo_runs):
-    first, second, _ = demo_runs
+    first, second = demo_runs["first"], demo_runs["second"]
     assert first["run_id"] != second["run_id"]
     for key in ("metrics", "deltaone_bps", "contributors", "attestation_hash"):
         assert first[key] == second[key]
@@ -31,7 +31,7 @@ def test_two_dry_runs_identical(demo_runs):
 def test_dry_run_uses_its_own_experiment(demo_runs):
     import mlflow
 
-    summary = demo_runs[0]
+    summary = demo_runs["first"]
     client = mlflow.MlflowClient(tracking_uri=summary["mlflow"]["tracking_uri"])
     experiment = client.get_experiment(summary["mlflow"]["experiment_id"])
     assert experiment.name == "hokusai-dry-run"

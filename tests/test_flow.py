@@ -111,5 +111,5 @@ def test_plain_metaflow_dry_run_matches_cli_hash(tmp_path, demo_runs):
     assert done.returncode == 0, done.stderr[-3000:]
     hashes = [line.split("attestation_hash=")[1].split()[0] for line in done.stdout.splitlines()
               if "attestation_hash=" in line]
-    assert hashes == [demo_runs[0]["attestation_hash"]]
+    assert hashes == [demo_runs["first"]["attestation_hash"]]
     assert (FIXTURES / "base.csv").is_file()

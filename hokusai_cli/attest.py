@@ -1,0 +1,162 @@
+"""`hokusai attest` and `hokusai verify`: the attestation a DeltaVerifier accepts, and its check."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from hokusai_cli.app import app, handled
+from pipeline.errors import AttestationError, InputError
+
+
+def _read_key(key_file: Path | None, key_env: str | None) -> list[str]:
+    """Private keys from a file and/or an environment variable; never echoed anywhere."""
+    keys = []
+    if key_file is not None:
+        try:
+            keys.append(key_file.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise InputError(f"--sign-key-file {key_file}: cannot be read ({exc.strerror}); give a readable file.") from None
+    if key_env is not None:
+        value = os.environ.get(key_env, "").strip()
+        if not value:
+            raise InputError(f"--sign-key-env {key_env}: the variable is not set or empty; export the key in it.")
+        keys.append(value)
+    return keys
+
+
+def _sign(doc: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    from pipeline.eip712 import add_signature, sign
+
+    try:
+        signature = sign(doc["typedData"], key)
+    except AttestationError:
+        raise
+    except Exception:  # noqa: BLE001 - the message must not carry the key
+        raise InputError(f"{source} does not hold a valid secp256k1 private key (32 bytes, hex); check the key.") from None
+    return add_signature(doc, signature)
+
+
+def _load_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; give the path of {what}.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}); give {what}.") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: holds a JSON {type(data).__name__}, not {what}.")
+    return data
+
+
+@app.command()
+def attest(
+    run: Annotated[Optional[str], typer.Argument(help="Run id or HokusaiEvaluationFlow/<id>; default: the latest run.")] = None,
+    project: Annotated[Path, typer.Option("--project", "-p", file_okay=False, help="Project folder holding the runs.")] = Path("."),
+    from_file: Annotated[Optional[Path], typer.Option("--from", dir_okay=False, help="Start from this attestation JSON instead of a run (to add signatures).")] = None,
+    sign_key_file: Annotated[Optional[Path], typer.Option("--sign-key-file", dir_okay=False, help="Sign with the hex private key in this file.")] = None,
+    sign_key_env: Annotated[Optional[str], typer.Option("--sign-key-env", metavar="VAR", help="Sign with the hex private key in this environment variable.")] = None,
+    attach: Annotated[Optional[list[str]], typer.Option("--attach", metavar="SIG", help="Add a 65-byte signature made elsewhere (e.g. a hardware wallet); it must recover over this digest.")] = None,
+    chain_id: Annotated[Optional[int], typer.Option("--chain-id", help="EIP-712 domain chainId (default: [attestation] chain_id).")] = None,
+    verifying_contract: Annotated[Optional[str], typer.Option("--verifying-contract", help="DeltaVerifier address (default: [attestation] verifying_contract).")] = None,
+    deadline_days: Annotated[Optional[int], typer.Option("--deadline-days", min=1, help="Deadline = now + this many days (default: [attestation] deadline_days).")] = None,
+    deadline: Annotated[Optional[int], typer.Option("--deadline", metavar="UNIX", help="Absolute deadline (unix seconds); overrides --deadline-days.")] = None,
+    baseline_commitment: Annotated[Optional[str], typer.Option("--baseline-commitment", help="bytes32 to use as baselineCommitment (must equal the model's on-chain head).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Sign even a dry-run or a run whose gate failed (stays marked in the evidence).")] = False,
+) -> None:
+    """Print the attestation of a successful run as JSON on stdout (EIP-712 MintRequest for DeltaVerifier).
+
+    Example: hokusai attest 1795674766048057 --sign-key-env ATTESTER_KEY > attestation.json
+    """
+    from hokusai_cli import render
+
+    with handled():
+        if from_file is not None:
+            doc = _load_json(from_file, "an attestation")
+            if any(v is not None for v in (run, chain_id, verifying_contract, deadline_days, deadline, baseline_commitment)):
+                raise InputError("--from takes an attestation as it is; drop RUN and the --chain-id/--verifying-contract/--deadline*/--baseline-commitment options.")
+        else:
+            doc = _from_run(project.resolve(), run, chain_id, verifying_contract, deadline_days, deadline, baseline_commitment)
+        keys = _read_key(sign_key_file, sign_key_env)
+        if keys or attach:
+            from pipeline.attestation import refuse_unfit_for_signing
+
+            refuse_unfit_for_signing(doc["evidence"], force)
+        for key, source in zip(keys, [s for s in (sign_key_file and f"--sign-key-file {sign_key_file}", sign_key_env and f"--sign-key-env {sign_key_env}") if s]):
+            doc = _sign(doc, key, source)
+        for signature in attach or []:
+            from pipeline.eip712 import add_signature
+
+            doc = add_signature(doc, signature)
+    typer.echo(json.dumps(doc, indent=2))
+    out = render.console()
+    marks = [m for m, on in (("dry-run", doc["evidence"]["dryRun"]), ("gate failed", not doc["evidence"]["gate"]["passed"])) if on]
+    flags = f" [{', '.join(marks)}]" if marks else ""
+    out.print(f"Attestation {doc['attestationHash']} digest {doc['digest']}{flags}; "
+              f"{len(doc['signatures'])} signature(s)", soft_wrap=True, markup=False)
+
+
+def _from_run(project: Path, ref: str | None, chain_id: int | None, contract: str | None,
+              deadline_days: int | None, deadline: int | None, baseline_commitment: str | None) -> dict[str, Any]:
+    from pipeline.attestation import SECONDS_PER_DAY, build_attestation
+    from pipeline.runs import finished_run
+
+    run = finished_run(project, ref)
+    settings = run.data.settings.attestation
+    if deadline is None:
+        deadline = int(time.time()) + SECONDS_PER_DAY * (deadline_days or settings.deadline_days)
+    return build_attestation(
+        run.data.attestation["evidence"], run.data.attestation["attestationHash"],
+        pipeline_run_id=run.pathspec,
+        chain_id=chain_id if chain_id is not None else settings.chain_id,
+        verifying_contract=contract or settings.verifying_contract,
+        deadline=deadline,
+        max_cost_usd_micro=settings.max_cost_usd_micro,
+        actual_cost_usd_micro=settings.actual_cost_usd_micro,
+        baseline_commitment=baseline_commitment or settings.baseline_commitment,
+    )
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="Attestation JSON written by `hokusai attest`.")],
+    expect_signer: Annotated[Optional[list[str]], typer.Option("--expect-signer", metavar="ADDR", help="An address that must be among the signers. Repeatable.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON on stdout.")] = False,
+) -> None:
+    """Recompute the evidence hash, idempotency key and digest, recover every signer; exit 1 on any mismatch.
+
+    Example: hokusai verify attestation.json --expect-signer 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    from hokusai_cli import render
+    from pipeline.attestation import evidence_matches_message
+    from pipeline.eip712 import Check, verify_attestation
+
+    with handled():
+        doc = _load_json(file, "an attestation written by `hokusai attest`")
+    checks = verify_attestation(doc, expect_signers=expect_signer or [])
+    try:
+        ok, detail = evidence_matches_message(doc)
+    except (AttestationError, KeyError, TypeError, ValueError) as exc:
+        ok, detail = False, f"cannot check: {exc}"
+    checks.insert(checks.index(next(c for c in checks if c.name == "digest")) + 1, Check("evidence_message", ok, detail))
+    passed = all(c.ok for c in checks)
+    if as_json:
+        typer.echo(json.dumps({"ok": passed, "checks": [c.__dict__ for c in checks]}, indent=2))
+    table = Table(title=f"verify {file.name}", title_justify="left", header_style="bold")
+    for column in ("check", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for c in checks:
+        table.add_row(c.name, Text("ok" if c.ok else "FAILED", style="green" if c.ok else "bold red"), c.detail)
+    out = render.console()
+    out.print(table)
+    out.print(Text("All checks hold." if passed else f"{sum(not c.ok for c in checks)} check(s) failed.",
+                   style="bold green" if passed else "bold red"))
+    raise typer.Exit(0 if passed else 1)
