@@ -80,11 +80,13 @@ def result(summary: dict[str, Any]) -> Group:
     """Metric table, DeltaOne verdict and run id of a finished run."""
     title = "Evaluation (dry-run)" if summary["dry_run"] else "Evaluation"
     table = Table(title=title, title_justify="left", header_style="bold")
-    for name, justify in (("metric", "left"), ("baseline", "right"), ("candidate", "right"), ("delta", "right")):
+    for name, justify in (("metric", "left"), ("baseline", "right"), ("candidate", "right"), ("delta", "right"),
+                          ("95% CI" if not summary.get("ci") else f"{round(summary['ci']['confidence'] * 100)}% CI", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for m in summary["metrics"]:
         name = m["metric"] + (" *" if m["metric"] == summary["primary_metric"] else "")
-        table.add_row(name, fmt_score(m["baseline"]), fmt_score(m["candidate"]), fmt_bps(m["delta_bps"]))
+        ci = f"[{m['ci_low_bps']:+d}, {m['ci_high_bps']:+d}]" if m.get("ci_low_bps") is not None else ""
+        table.add_row(name, fmt_score(m["baseline"]), fmt_score(m["candidate"]), fmt_bps(m["delta_bps"]), ci)
     lines = [table]
     verdict = "passed" if summary["gate_passed"] else "failed"
     style = "bold green" if summary["gate_passed"] else "bold red"
@@ -96,9 +98,13 @@ def result(summary: dict[str, Any]) -> Group:
         mark = "ok" if g["passed"] else "FAILED"
         lines.append(Text(f"  {g['rule']}: {g['value']} vs {g['threshold']} {mark}"))
     if summary["contributors"]:
-        lines.append(Text("Contributors: " + ", ".join(
-            f"{c['wallet'] or '(no wallet)'} {c['weight_bps']} bps" for c in summary["contributors"]
-        )))
+        people = Table(title=f"Contributors ({summary['weight_method']})", title_justify="left", header_style="bold")
+        for name in ("wallet", "rows", "value", "weight"):
+            people.add_column(name, justify="left" if name == "wallet" else "right")
+        for c in summary["contributors"]:
+            value = f"{c['value_bps']} bps" if c.get("value_bps") is not None else ""
+            people.add_row(c["wallet"] or "(no wallet)", str(c["rows"]), value, f"{c['weight_bps']} bps")
+        lines.append(people)
     for note in summary["notes"]:
         lines.append(Text(f"Note: {note}", style="yellow"))
     lines.append(Text(f"Attestation hash: {summary['attestation_hash']}"))

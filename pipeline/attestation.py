@@ -55,7 +55,8 @@ def build_evidence(
             for c in contributions
         ],
         "contributors": [
-            {"wallet": c.wallet, "rows": c.rows, "weightBps": c.weight_bps} for c in delta.contributors
+            {"wallet": c.wallet, "rows": c.rows, "valueBps": c.value_bps, "weightBps": c.weight_bps}
+            for c in delta.contributors
         ],
         "metrics": {
             "primary": delta.primary_metric,
@@ -67,7 +68,13 @@ def build_evidence(
             "deltaOneBps": delta.deltaone_bps,
             "deltaOnePp": delta.deltaone_pp,
             "perMetricBps": {m.metric: m.delta_bps for m in delta.metrics},
+            "ci": None if delta.ci is None else {
+                "lowBps": delta.ci.low_bps, "highBps": delta.ci.high_bps, "resamples": delta.ci.resamples,
+                "confidenceBps": round(delta.ci.confidence * 10000), "method": delta.ci.method,
+                "seed": delta.ci.seed,
+            },
             "weightMethod": delta.weight_method,
+            "retrainings": delta.retrainings,
         },
         "gate": {
             "passed": delta.passed,

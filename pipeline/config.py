@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
 
@@ -19,7 +19,8 @@ ENV_PREFIX = "HOKUSAI_"
 STATE_DIR = ".hokusai"
 
 Estimator = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
-Metric = Literal["accuracy", "precision", "recall", "f1", "auroc"]
+#: Built-in metrics that can be the primary metric (bounded in [0, 1], higher is better).
+PRIMARY_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auroc")
 
 
 class _Section(BaseModel):
@@ -36,7 +37,11 @@ class ModelSection(_Section):
     params: dict[str, int | float | str | bool | None] = Field(
         default_factory=dict, description="Hyper-parameters passed to the estimator."
     )
-    primary_metric: Metric = "accuracy"
+    primary_metric: str = Field(
+        "accuracy",
+        description="DeltaOne metric: accuracy, balanced_accuracy, precision, recall, f1, auroc, "
+        "or a bounded higher-is-better custom metric.",
+    )
 
 
 class DataSection(_Section):
@@ -50,10 +55,22 @@ class DataSection(_Section):
     )
 
 
+class CustomMetricSection(_Section):
+    function: str = Field(..., min_length=3, description="module:function taking (y_true, y_pred, y_proba).")
+    direction: Literal["higher", "lower"] = "higher"
+    bounded: bool = Field(True, description="Values lie in [0, 1] (required to be the primary metric).")
+
+
 class EvaluationSection(_Section):
     seed: int = Field(42, ge=0, lt=2**32)
     min_improvement_bps: int = Field(1, ge=-10000, le=10000)
     min_benchmark_rows: int = Field(50, ge=1)
+    bootstrap_samples: int = Field(1000, ge=0, le=100000, description="Paired-bootstrap resamples; 0 = no CI.")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence of the bootstrap interval.")
+    average: Literal["macro", "weighted"] = Field("macro", description="Multiclass precision/recall/F1 averaging.")
+    attribution: Literal["auto", "exact_shapley", "monte_carlo_shapley", "leave_one_out", "row_share"] = "auto"
+    attribution_budget: int = Field(64, ge=1, le=100000, description="Most retrainings attribution may use.")
+    custom_metrics: dict[str, CustomMetricSection] = Field(default_factory=dict)
 
 
 class AttestationSection(_Section):
@@ -93,6 +110,18 @@ class Settings(_Section):
         if model.target in model.features:
             raise ValueError(f"the target {model.target!r} is also listed as a feature")
         return model
+
+    @model_validator(mode="after")
+    def _primary_metric_fits_on_chain(self) -> Settings:
+        name = self.model.primary_metric
+        custom = self.evaluation.custom_metrics.get(name)
+        if name in PRIMARY_METRICS or (custom is not None and custom.bounded and custom.direction == "higher"):
+            return self
+        allowed = ", ".join([*PRIMARY_METRICS, *self.evaluation.custom_metrics])
+        raise ValueError(
+            f"model.primary_metric {name!r} must be bounded in [0, 1] with higher = better "
+            f"(scores go on chain in bps); use one of {allowed}"
+        )
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:

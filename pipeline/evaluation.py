@@ -13,10 +13,47 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from pipeline.config import EvaluationSection
     from pipeline.tables import Schema
 
-#: Metric names, the same in artifacts, MLflow, evidence and the CLI. All are "higher is better".
-METRICS = ("accuracy", "precision", "recall", "f1", "auroc")
+#: Built-in metric names, the same in artifacts, MLflow, evidence and the CLI.
+METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auroc", "log_loss")
+#: Metrics where lower is better; every delta is reported so that positive means better.
+LOWER_IS_BETTER = frozenset({"log_loss"})
+#: Metrics bounded in [0, 1]: only these can be the primary metric (scores go on chain in bps).
+PROPORTIONS = frozenset(METRICS) - LOWER_IS_BETTER
+
+
+@dataclass(frozen=True)
+class CustomMetric:
+    """A user metric: `function(y_true, y_pred, y_proba) -> float` found by dotted path."""
+
+    name: str
+    function: str  # "package.module:function" or "package.module.function"
+    direction: str = "higher"  # or "lower"
+    bounded: bool = True  # value in [0, 1]
+
+
+def load_metric(path: str, project_dir: str | None = None) -> Any:
+    """Import `package.module:function` (or dotted) from the project folder or the path."""
+    import importlib
+    import sys
+
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if project_dir and project_dir not in sys.path:
+        sys.path.insert(0, project_dir)
+    try:
+        function = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise DataError(
+            f"Custom metric {path!r} cannot be imported ({exc}); give module:function on the "
+            "project's Python path."
+        ) from None
+    if not callable(function):
+        raise DataError(f"Custom metric {path!r} is not a function; give module:function.")
+    return function
 
 
 @dataclass(frozen=True)
@@ -27,14 +64,8 @@ class BenchmarkInfo:
     classes: list[Any]
 
 
-def score(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: list[Any]) -> dict[str, float]:
-    """Every metric in METRICS. Binary: precision/recall/F1 of the positive class (the
-    second of the sorted classes), AUROC of its probability. Multiclass: macro averages,
-    AUROC one-vs-rest macro."""
-    from sklearn import metrics
-
-    binary = len(classes) == 2
-    average: dict[str, Any] = {"pos_label": classes[1], "average": "binary"} if binary else {"average": "macro"}
+def check_classes(y_true: np.ndarray, classes: list[Any]) -> None:
+    """Every class must be present: a class with no row leaves AUROC undefined."""
     present = set(y_true.tolist())
     if len(present) < 2:
         raise DataError("The benchmark holds a single class; AUROC needs at least two: add rows of the other classes.")
@@ -44,22 +75,43 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: li
             f"The benchmark has no rows of class(es) {', '.join(absent)}; one-vs-rest AUROC needs "
             "every class: add rows of them."
         )
+
+
+def score(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: list[Any],
+    average: str = "macro", custom: tuple[tuple[CustomMetric, Any], ...] = (),
+) -> dict[str, float]:
+    """Every metric in METRICS (plus custom ones). Binary: precision/recall/F1 of the
+    positive class (the second of the sorted classes), AUROC of its probability.
+    Multiclass: precision/recall/F1 averaged by `average` (macro or weighted), AUROC
+    one-vs-rest macro. Log loss over the model's probabilities for `classes`."""
+    from sklearn import metrics
+
+    check_classes(y_true, classes)
+    binary = len(classes) == 2
+    kw: dict[str, Any] = {"pos_label": classes[1], "average": "binary"} if binary else {"average": average}
     auroc = (
         metrics.roc_auc_score(y_true, proba[:, 1])
         if binary
         else metrics.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes)
     )
-    return {
-        "accuracy": float(metrics.accuracy_score(y_true, y_pred)),
-        "precision": float(metrics.precision_score(y_true, y_pred, zero_division=0, **average)),
-        "recall": float(metrics.recall_score(y_true, y_pred, zero_division=0, **average)),
-        "f1": float(metrics.f1_score(y_true, y_pred, zero_division=0, **average)),
-        "auroc": float(auroc),
+    values = {
+        "accuracy": metrics.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
+        "precision": metrics.precision_score(y_true, y_pred, zero_division=0, **kw),
+        "recall": metrics.recall_score(y_true, y_pred, zero_division=0, **kw),
+        "f1": metrics.f1_score(y_true, y_pred, zero_division=0, **kw),
+        "auroc": auroc,
+        "log_loss": metrics.log_loss(y_true, proba, labels=classes),
     }
+    for metric, function in custom:
+        values[metric.name] = function(y_true, y_pred, proba)
+    return {name: float(value) for name, value in values.items()}
 
 
 def evaluate_models(
-    baseline: Any, candidate: Any, benchmark: pd.DataFrame, schema: Schema, classes: list[Any]
+    baseline: Any, candidate: Any, benchmark: pd.DataFrame, schema: Schema, classes: list[Any],
+    average: str = "macro", custom: tuple[tuple[CustomMetric, Any], ...] = (),
 ) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
     """Metrics of baseline and candidate on the same rows, plus the per-row predictions
     (kept for a paired bootstrap)."""
@@ -70,17 +122,26 @@ def evaluate_models(
         proba = model.predict_proba(X)
         y_pred = model.classes_[proba.argmax(axis=1)]
         predictions[label] = {"y_pred": y_pred, "proba": proba}
-        results.append(score(y, y_pred, proba, classes))
+        results.append(score(y, y_pred, proba, classes, average, custom))
     return results[0], results[1], predictions
 
 
 def evaluate_on_benchmark(
     baseline: Any, candidate: Any, benchmark: pd.DataFrame, benchmark_file: tuple[str, bytes],
-    schema: Schema, classes: list[Any],
+    schema: Schema, classes: list[Any], evaluation: EvaluationSection | None = None,
+    project_dir: str | None = None,
 ) -> tuple[BenchmarkInfo, dict[str, float], dict[str, float], dict[str, Any]]:
-    """Step `evaluate_on_benchmark`: benchmark facts plus both models' metrics."""
+    """Step `evaluate_on_benchmark`: benchmark facts plus both models' metrics (built-in
+    ones and the configured custom metrics)."""
     from pipeline.models import sha256_hex
 
     name, data = benchmark_file
     info = BenchmarkInfo(name=PurePath(name).name, sha256=sha256_hex(data), rows=len(benchmark), classes=classes)
-    return (info, *evaluate_models(baseline, candidate, benchmark, schema, classes))
+    average, custom = "macro", ()
+    if evaluation is not None:
+        average = evaluation.average
+        custom = tuple(
+            (CustomMetric(n, m.function, m.direction, m.bounded), load_metric(m.function, project_dir))
+            for n, m in evaluation.custom_metrics.items()
+        )
+    return (info, *evaluate_models(baseline, candidate, benchmark, schema, classes, average, custom))

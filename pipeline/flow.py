@@ -83,24 +83,30 @@ class HokusaiEvaluationFlow(FlowSpec):
     @step
     def evaluate_on_benchmark(self):
         """Score both models on the same benchmark rows."""
+        from pathlib import Path
+
         from pipeline.evaluation import evaluate_on_benchmark
 
         self.benchmark_info, self.baseline_metrics, self.candidate_metrics, self.predictions = evaluate_on_benchmark(
             self.baseline_model, self.candidate_model, self.benchmark_data, self.inputs.benchmark,
-            self.schema, self.baseline_info.classes,
+            self.schema, self.baseline_info.classes, self.settings.evaluation, str(Path(self.project_dir).resolve()),
         )
         self.next(self.compare_and_output_delta)
 
     @step
     def compare_and_output_delta(self):
-        """Per-metric deltas, DeltaOne in bps, the gate, contributor weights."""
-        from pipeline.delta import compare
+        """Per-metric deltas, DeltaOne in bps with its bootstrap CI, the gate, attribution."""
+        from pathlib import Path
 
-        ev = self.settings.evaluation
-        self.delta = compare(
-            self.baseline_metrics, self.candidate_metrics, self.settings.model.primary_metric,
-            ev.min_improvement_bps, ev.min_benchmark_rows, self.benchmark_info.rows, self.contributions,
+        from pipeline.delta import compare_and_attribute
+
+        self.delta = compare_and_attribute(
+            self.settings, self.baseline_metrics, self.candidate_metrics, self.predictions,
+            self.benchmark_info.rows, self.contributions, self.baseline_model, self.training_data,
+            self.benchmark_data, self.schema, self.baseline_info.classes, str(Path(self.project_dir).resolve()),
         )
+        self.attribution = {"method": self.delta.weight_method, "retrainings": self.delta.retrainings,
+                            "values_bps": {c.wallet: c.value_bps for c in self.delta.contributors}}
         self.next(self.generate_attestation_output)
 
     @step

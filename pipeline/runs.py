@@ -138,6 +138,8 @@ def summary(run: Any) -> dict[str, Any]:
         "gate_passed": delta.passed,
         "gate": [asdict(g) for g in delta.gate],
         "contributors": [asdict(c) for c in delta.contributors],
+        "weight_method": delta.weight_method,
+        "ci": asdict(delta.ci) if delta.ci is not None else None,
         "notes": list(delta.notes),
         "attestation_hash": data.attestation["attestationHash"],
         "mlflow": dict(data.tracking),

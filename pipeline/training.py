@@ -18,12 +18,17 @@ def train_candidate(
     baseline_model: Any, baseline_info: ModelInfo, training_data: pd.DataFrame, schema: Schema
 ) -> tuple[Any, bytes, ModelInfo]:
     """Fit a clone of the baseline on `training_data`; return model, stored bytes, info."""
-    from sklearn.base import clone
-
-    model = clone(baseline_model).fit(training_data[list(schema.features)], training_data[schema.target])
+    model = fit_clone(baseline_model, training_data, schema)
     data = dump_model(model)
     info = ModelInfo(
         source="candidate", estimator=baseline_info.estimator, sha256=sha256_hex(data),
         classes=_classes(model), training_rows=len(training_data),
     )
     return model, data, info
+
+
+def fit_clone(baseline_model: Any, rows: pd.DataFrame, schema: Schema) -> Any:
+    """The baseline's estimator, hyper-parameters and seed, fitted on `rows`."""
+    from sklearn.base import clone
+
+    return clone(baseline_model).fit(rows[list(schema.features)], rows[schema.target])

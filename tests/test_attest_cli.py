@@ -51,7 +51,7 @@ def test_unsigned_attestation_content(demo_runs):
     assert anchors["datasetHash"] == doc["evidence"]["benchmark"]["sha256"]
     assert (anchors["metricName"], anchors["metricFamily"]) == ("accuracy", "proportion")
     assert doc["typedData"]["message"]["contributors"] == [
-        {"walletAddress": ALICE, "weight": 5158}, {"walletAddress": BOB, "weight": 4842}]
+        {"walletAddress": ALICE, "weight": 3929}, {"walletAddress": BOB, "weight": 6071}]
     assert doc["typedData"]["domain"] == {"name": "HokusaiDeltaVerifier", "version": "1", "chainId": 31337,
                                           "verifyingContract": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9"}
     assert doc["signatures"] == [] and doc["signers"] == []

@@ -32,10 +32,12 @@ def test_binary_scores_equal_sklearn() -> None:
     assert list(scores) == list(METRICS)
     assert scores == {
         "accuracy": metrics.accuracy_score(Y_BIN, PRED_BIN),
+        "balanced_accuracy": metrics.balanced_accuracy_score(Y_BIN, PRED_BIN),
         "precision": metrics.precision_score(Y_BIN, PRED_BIN),
         "recall": metrics.recall_score(Y_BIN, PRED_BIN),
         "f1": metrics.f1_score(Y_BIN, PRED_BIN),
         "auroc": metrics.roc_auc_score(Y_BIN, P1),
+        "log_loss": metrics.log_loss(Y_BIN, PROBA_BIN),
     }
     # by hand: 4 of 6 right; TP 2, FP 1, FN 1; 8 of 9 positive/negative pairs ranked right
     assert scores["accuracy"] == pytest.approx(4 / 6)
@@ -54,10 +56,12 @@ def test_binary_positive_class_is_the_second_class() -> None:
 
     assert scores == {
         "accuracy": 0.75,
+        "balanced_accuracy": 0.75,
         "precision": metrics.precision_score(y, pred, pos_label="yes"),
         "recall": metrics.recall_score(y, pred, pos_label="yes"),
         "f1": metrics.f1_score(y, pred, pos_label="yes"),
         "auroc": metrics.roc_auc_score(y == "yes", proba[:, 1]),
+        "log_loss": metrics.log_loss(y, proba, labels=["no", "yes"]),
     }
     assert (scores["precision"], scores["recall"], scores["auroc"]) == (1.0, 0.5, 1.0)
 
@@ -67,15 +71,45 @@ def test_three_class_scores_equal_sklearn_macro() -> None:
 
     assert scores == {
         "accuracy": metrics.accuracy_score(Y_3, PRED_3),
+        "balanced_accuracy": metrics.balanced_accuracy_score(Y_3, PRED_3),
         "precision": metrics.precision_score(Y_3, PRED_3, average="macro"),
         "recall": metrics.recall_score(Y_3, PRED_3, average="macro"),
         "f1": metrics.f1_score(Y_3, PRED_3, average="macro"),
         "auroc": metrics.roc_auc_score(Y_3, PROBA_3, multi_class="ovr", average="macro"),
+        "log_loss": metrics.log_loss(Y_3, PROBA_3),
     }
     assert scores["accuracy"] == pytest.approx(5 / 7)
     # per class precision 1, 1/2, 2/3 and recall 1, 1/2, 2/3
     assert scores["precision"] == pytest.approx((1 + 1 / 2 + 2 / 3) / 3)
     assert scores["recall"] == pytest.approx((1 + 1 / 2 + 2 / 3) / 3)
+
+
+def test_weighted_average_and_custom_metric() -> None:
+    def top_class_recall(y_true, y_pred, y_proba):
+        return float(np.mean(y_pred[y_true == 2] == 2))
+
+    from pipeline.evaluation import CustomMetric
+
+    custom = ((CustomMetric("recall_of_2", "x:y"), top_class_recall),)
+    scores = score(Y_3, PRED_3, PROBA_3, [0, 1, 2], average="weighted", custom=custom)
+
+    assert scores["f1"] == metrics.f1_score(Y_3, PRED_3, average="weighted")
+    assert scores["precision"] == metrics.precision_score(Y_3, PRED_3, average="weighted")
+    assert scores["recall_of_2"] == pytest.approx(2 / 3)
+
+
+def test_load_metric_from_project_folder(tmp_path) -> None:
+    from pipeline.evaluation import load_metric
+
+    (tmp_path / "my_metrics.py").write_text("def half(y_true, y_pred, y_proba):\n    return 0.5\n")
+    assert load_metric("my_metrics:half", str(tmp_path))(None, None, None) == 0.5
+    assert load_metric("my_metrics.half", str(tmp_path))(None, None, None) == 0.5
+    with pytest.raises(DataError) as caught:
+        load_metric("my_metrics:nope", str(tmp_path))
+    assert str(caught.value) == (
+        "Custom metric 'my_metrics:nope' cannot be imported (module 'my_metrics' has no attribute 'nope'); "
+        "give module:function on the project's Python path."
+    )
 
 
 def test_no_positive_prediction_scores_zero_not_an_error() -> None:

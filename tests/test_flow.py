@@ -64,10 +64,14 @@ def test_delta_gate_and_weights(project_run):
     _, run = project_run
     delta = run.data.delta
     assert (delta.deltaone_bps, delta.deltaone_pp, delta.passed) == (700, "7.00", True)
+    assert (delta.ci.low_bps, delta.ci.high_bps, delta.ci.resamples) == (350, 1150, 1000)
     assert [(g.name, g.value, g.threshold, g.passed) for g in delta.gate] == [
-        ("delta_bps", 700, 100, True), ("benchmark_rows", 200, 50, True)]
-    # row share 180:169 by largest remainder
-    assert [(c.wallet, c.weight_bps) for c in delta.contributors] == [(ALICE, 5158), (BOB, 4842)]
+        ("delta_bps", 700, 100, True), ("ci_low_bps", 350, 0, True), ("benchmark_rows", 200, 50, True)]
+    # exact Shapley over two wallets (2 retrainings): values add up to DeltaOne
+    assert delta.weight_method == "exact_shapley" and delta.retrainings == 2
+    assert [(c.wallet, c.value_bps, c.weight_bps) for c in delta.contributors] == [
+        (ALICE, "275.00", 3929), (BOB, "425.00", 6071)]
+    assert run.data.attribution["values_bps"] == {ALICE: "275.00", BOB: "425.00"}
 
 
 def test_evidence_hash_and_content(project_run):
