@@ -8,7 +8,17 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import DataError
-from pipeline.tables import Schema, content_sha256, read_table, table_format
+from pipeline.tables import (
+    Schema,
+    TableInfo,
+    content_sha256,
+    read_table,
+    read_table_info,
+    sniff_delimiter,
+    sniff_encoding,
+    table_format,
+    write_table,
+)
 
 FRAME = pd.DataFrame({"a": [1.5, 2.0, 3.25], "b": [1, 2, 3], "target": [0, 1, 0]})
 EXPECTED = {"a": [1.5, 2.0, 3.25], "b": [1, 2, 3], "target": [0, 1, 0]}
@@ -159,23 +169,152 @@ def test_content_sha256_changes_when_one_value_changes() -> None:
     assert content_sha256(FRAME.rename(columns={"b": "c"})) != content_sha256(FRAME)
 
 
-def test_content_sha256_known_answer() -> None:
-    # Canonical form: header ["a","b","target"], then rows as JSON of float reprs, sorted.
+def reference_content_sha256(columns: list[str], rows: list[tuple]) -> str:
+    """The documented canonical form, written the slow obvious way (columns already sorted)."""
     import hashlib
+    import json
+    import math
+    import struct
 
-    text = '["a", "b", "target"]' + "".join(
-        "\n" + line
-        for line in sorted(
-            [
-                '["1.5", "1.0", "0.0"]',
-                '["2.0", "2.0", "1.0"]',
-                '["3.25", "3.0", "0.0"]',
-            ]
-        )
-    )
+    def cell(value: object) -> bytes:
+        if isinstance(value, bool):
+            return bytes([2, int(value)]) + bytes(7)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return bytes(9)
+        if isinstance(value, (int, float)):
+            return b"\x01" + struct.pack(">d", float(value) + 0.0)
+        text = str(value).encode("utf-8")
+        return b"\x03" + struct.pack(">I", len(text)) + text
 
-    assert content_sha256(FRAME) == "0x" + hashlib.sha256(text.encode()).hexdigest()
+    digests = sorted(hashlib.sha256(b"".join(cell(v) for v in row)).digest() for row in rows)
+    return "0x" + hashlib.sha256(json.dumps(columns).encode() + b"\n" + b"".join(digests)).hexdigest()
+
+
+def test_content_sha256_known_answer() -> None:
+    rows = [(1.5, 1, 0), (2.0, 2, 1), (3.25, 3, 0)]
+
+    assert content_sha256(FRAME) == reference_content_sha256(["a", "b", "target"], rows)
+    assert content_sha256(FRAME) == "0xc66fd036b7c4453f2378f73b9df54a42d9842501d4331ccd3bec630690e444a5"
+
+
+def test_content_sha256_mixed_types_match_the_reference() -> None:
+    frame = pd.DataFrame({
+        "z": ["yes", "no", None, "ünï"],
+        "a": [1.0, -0.0, float("nan"), 2.5],
+        "flag": [True, False, True, False],
+        "m": [1, "x", None, 2.0],
+    })
+    rows = [("ünï", 2.5, False, 2.0), ("yes", 1.0, True, 1), ("no", 0.0, False, "x"), (None, None, True, None)]
+
+    assert content_sha256(frame) == reference_content_sha256(["a", "flag", "m", "z"], [
+        (a, flag, m, z) for z, a, flag, m in rows
+    ])
+    assert content_sha256(frame) == content_sha256(frame.iloc[::-1])
+
+
+def test_content_sha256_is_the_same_over_hash_blocks(monkeypatch) -> None:
+    import pipeline.tables as tables
+
+    frame = pd.DataFrame({"a": range(10), "label": [f"c{i % 3}" for i in range(10)]})
+    whole = content_sha256(frame)
+    monkeypatch.setattr(tables, "_HASH_BLOCK", 3)
+
+    assert content_sha256(frame) == whole
+    assert content_sha256(frame.iloc[:0]) == reference_content_sha256(["a", "label"], [])
 
 
 def test_schema_columns_are_features_then_target() -> None:
     assert Schema(("b", "a"), "y").columns == ["b", "a", "y"]
+
+
+# --- CSV sniffing: encodings and delimiters ----------------------------------------------
+
+TEXT = pd.DataFrame({"city": ["Zürich", "Malmö", "São Paulo"], "x": [1.5, 2.0, 3.25], "target": [0, 1, 0]})
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding", "delimiter"),
+    [
+        (TEXT.to_csv(index=False).encode("utf-8"), "utf-8", ","),
+        (TEXT.to_csv(index=False).encode("utf-8-sig"), "utf-8-sig", ","),
+        (TEXT.to_csv(index=False).encode("latin-1"), "latin-1", ","),
+        (TEXT.to_csv(index=False, sep=";").encode("utf-8"), "utf-8", ";"),
+        (TEXT.to_csv(index=False, sep=";").encode("latin-1"), "latin-1", ";"),
+        (TEXT.to_csv(index=False, sep="\t").encode("utf-8-sig"), "utf-8-sig", "\t"),
+    ],
+)
+def test_csv_encoding_and_delimiter_are_sniffed(data: bytes, encoding: str, delimiter: str) -> None:
+    frame, info = read_table_info("t.csv", data)
+
+    assert frame.to_dict(orient="list") == TEXT.to_dict(orient="list")
+    assert (info.format, info.encoding, info.delimiter) == ("csv", encoding, delimiter)
+    assert content_sha256(frame) == content_sha256(TEXT)
+
+
+def test_semicolon_file_with_commas_inside_quotes() -> None:
+    data = b'name;x;target\n"Smith, J.";1;0\n"Doe, A.";2;1\n'
+
+    frame, info = read_table_info("t.csv", data)
+
+    assert info.delimiter == ";"
+    assert frame.to_dict(orient="list") == {"name": ["Smith, J.", "Doe, A."], "x": [1, 2], "target": [0, 1]}
+
+
+def test_single_column_csv_reads_as_comma() -> None:
+    frame, info = read_table_info("t.csv", b"x\n1\n2\n")
+
+    assert info.delimiter == "," and frame["x"].tolist() == [1, 2]
+
+
+def test_tsv_is_tab_and_json_has_no_encoding_to_sniff() -> None:
+    assert read_table_info("t.tsv", b"a\tb\n1\t2\n")[1] == TableInfo("tsv", "utf-8", "\t")
+    assert read_table_info("t.json", b'\xef\xbb\xbf[{"a": 1}]')[1] == TableInfo("json")
+    assert read_table("t.json", b'\xef\xbb\xbf[{"a": 1}]').to_dict(orient="list") == {"a": [1]}
+
+
+def test_sniffers_directly() -> None:
+    assert sniff_encoding("t.csv", "é".encode("utf-8")) == "utf-8"
+    assert sniff_encoding("t.csv", "é".encode("latin-1")) == "latin-1"
+    assert sniff_encoding("t.csv", b"\xef\xbb\xbfa") == "utf-8-sig"
+    assert sniff_delimiter("a;b;c\n1,5;2;3\n") == ";"
+    assert sniff_delimiter("a,b\n1,2\n") == ","
+    assert sniff_delimiter("a\tb\n1\t2\n") == "\t"
+    assert sniff_delimiter("") == ","
+
+
+def test_utf16_is_refused_with_the_fix() -> None:
+    with pytest.raises(DataError) as caught:
+        read_table("w.csv", "a,b\n1,2\n".encode("utf-16"))
+
+    assert str(caught.value) == "w.csv: is encoded as UTF-16; save it as UTF-8 (or Latin-1) and try again."
+
+
+def test_rows_are_numbered_from_zero_whatever_the_stored_index() -> None:
+    stored = FRAME.set_axis([10, 20, 30])
+    buffer = io.BytesIO()
+    stored.to_parquet(buffer)  # keeps the index
+
+    frame = read_table("t.parquet", buffer.getvalue())
+
+    assert frame.index.tolist() == [0, 1, 2]
+
+
+def test_content_sha256_one_hash_for_five_formats_sniffed_variants_and_shuffles() -> None:
+    variants = dict(all_formats(TEXT))
+    variants["semicolon-latin1.csv"] = TEXT.to_csv(index=False, sep=";").encode("latin-1")
+    variants["bom-tab.csv"] = TEXT.to_csv(index=False, sep="\t").encode("utf-8-sig")
+    shuffled = TEXT.iloc[[2, 0, 1], [2, 0, 1]]
+    variants["shuffled.jsonl"] = shuffled.to_json(orient="records", lines=True, force_ascii=False).encode()
+    variants["shuffled.parquet"] = parquet_bytes(shuffled)
+
+    hashes = {name: content_sha256(read_table(name, data)) for name, data in variants.items()}
+
+    assert set(hashes.values()) == {content_sha256(TEXT)}, hashes
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.tsv", "out.json", "out.jsonl", "out.parquet"])
+def test_write_table_round_trips_and_leaves_no_temporary_file(tmp_path, name: str) -> None:
+    write_table(TEXT, tmp_path / "sub" / name)
+
+    assert read_table(name, (tmp_path / "sub" / name).read_bytes()).to_dict(orient="list") == TEXT.to_dict(orient="list")
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == [name]
