@@ -51,7 +51,7 @@ def build_evidence(
         "contributions": [
             {"wallet": c.wallet, "contentSha256": c.content_sha256, "fileSha256": c.file_sha256,
              "rowsIn": c.rows_in, "rowsKept": c.rows_kept, "duplicatesDropped": c.duplicates_dropped,
-             "benchmarkRowsDropped": c.benchmark_rows_dropped}
+             "benchmarkRowsDropped": c.benchmark_rows_dropped, "invalidRowsDropped": c.invalid_rows_dropped}
             for c in contributions
         ],
         "contributors": [

@@ -53,6 +53,22 @@ class DataSection(_Section):
     max_rows: int | None = Field(
         None, gt=0, description="Cap on rows read per file (dry-run sets 5000)."
     )
+    wallet_column: str = Field(
+        "wallet", min_length=1,
+        description="Column of a contributed file naming the wallet credited for each row "
+        "(many contributors in one file); a file with it takes no FILE:WALLET tag.",
+    )
+    invalid_rows: Literal["reject", "drop"] = Field(
+        "reject", description="Contributed rows with an empty or infinite feature or no label: "
+        "reject the file, or drop those rows (counted per column in the manifest).",
+    )
+    min_rows: int = Field(
+        1, ge=1, description="Fewest usable rows (after invalid rows) a contributed file must hold.",
+    )
+    pii: Literal["reject", "redact", "drop-column"] = Field(
+        "reject", description="Personal data (e-mail, phone, SSN, card, IP) in a contributed file: "
+        "reject the file, redact each value, or drop the columns holding it.",
+    )
 
 
 class CustomMetricSection(_Section):

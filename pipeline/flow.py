@@ -32,7 +32,8 @@ class HokusaiEvaluationFlow(FlowSpec):
 
     @step
     def start(self):
-        """Resolve settings and read every input file (bytes travel as artifacts)."""
+        """Resolve settings; read project files; hash, parse and PII-check contributions (only
+        their cleaned tables travel as artifacts, never their raw bytes)."""
         from pathlib import Path
 
         from pipeline import __version__
@@ -59,11 +60,11 @@ class HokusaiEvaluationFlow(FlowSpec):
 
     @step
     def integrate_contributed_data(self):
-        """Validate contributed files; drop duplicates and benchmark rows; hash; join."""
+        """Validate contributed tables; drop invalid, duplicate and benchmark rows; hash; join."""
         from pipeline.contributions import integrate_contributed_data
 
         integration, self.benchmark_data = integrate_contributed_data(
-            self.inputs, self.schema, self.baseline_info.classes, self.base_data, self.settings.data.max_rows
+            self.inputs, self.schema, self.baseline_info.classes, self.base_data, self.settings.data
         )
         self.training_data = integration.training_data
         self.contributions = integration.contributions

@@ -271,3 +271,256 @@ def test_max_rows_caps_each_file() -> None:
     )
 
     assert (result.contributions[0].rows_in, result.contributions[0].rows_kept) == (2, 1)
+
+
+# --- invalid rows, minimum rows, extra columns ------------------------------------------
+
+from pipeline.config import DataSection  # noqa: E402
+from pipeline.contributions import LoadedContribution, load_contribution, select_columns  # noqa: E402
+
+DROP = DataSection(invalid_rows="drop")
+# rows: ok, empty a, inf b, no label, ok, empty a and no label
+GAPPY = b"a,b,target,note\n3,3,0,x\n,4,1,y\n5,inf,0,z\n6,6,,w\n7,7,1,v\n,8,,u\n"
+
+
+def integrate_with(rules: DataSection, *files: ContributionFile):
+    return integrate_contributions(BASE, BENCHMARK, list(files), SCHEMA, [0, 1], rules=rules)
+
+
+def integrate_error(rules: DataSection, *files: ContributionFile) -> str:
+    with pytest.raises(DataError) as caught:
+        integrate_with(rules, *files)
+    return str(caught.value)
+
+
+def test_invalid_rows_are_rejected_by_default_with_the_way_out() -> None:
+    assert integrate_error(DataSection(), ContributionFile("g.csv", GAPPY, ALICE)) == (
+        "g.csv: column 'a' is empty or infinite in rows 2, 6 (2 rows); fill or remove them, "
+        'or set [data] invalid_rows = "drop".'
+    )
+    assert integrate_error(DataSection(), ContributionFile("g.csv", b"a,b,target\n1,2,\n", ALICE)) == (
+        "g.csv: column 'target' has no label in row 1; label or remove them, "
+        'or set [data] invalid_rows = "drop".'
+    )
+
+
+def test_invalid_rows_dropped_and_counted_per_column_with_file_row_numbers() -> None:
+    result = integrate_with(DROP, ContributionFile("g.csv", GAPPY, ALICE))
+
+    (only,) = result.contributions
+    assert (only.rows_in, only.rows_kept, only.invalid_rows_dropped, only.duplicates_dropped) == (6, 2, 4, 0)
+    (report,) = result.files
+    assert [c.to_dict() for c in report.invalid_rows] == [
+        {"column": "a", "count": 2, "rows": [2, 6]},
+        {"column": "b", "count": 1, "rows": [3]},
+        {"column": "target", "count": 2, "rows": [4, 6]},
+    ]
+    assert report.extra_columns == ("note",)
+    assert result.training_data[["a", "b", "target"]].values.tolist()[2:] == [[3, 3, 0], [7, 7, 1]]
+
+
+def test_after_dropping_other_errors_still_name_the_file_rows() -> None:
+    data = b"a,b,target\n,1,0\n2,2,0\nx,3,1\n"
+
+    assert integrate_error(DROP, ContributionFile("g.csv", data, ALICE)) == (
+        "g.csv: column 'a' has non-numeric values in row 3; fix or remove them."
+    )
+
+
+def test_min_rows() -> None:
+    two = ContributionFile("two.csv", b"a,b,target\n3,3,0\n4,4,1\n", ALICE)
+
+    assert integrate_error(DataSection(min_rows=3), two) == (
+        "two.csv: has 2 usable rows, fewer than [data] min_rows = 3; add rows or lower min_rows."
+    )
+    assert integrate_error(DataSection(min_rows=2, invalid_rows="drop"),
+                           ContributionFile("g.csv", b"a,b,target\n3,3,0\n,4,1\n", ALICE)) == (
+        "g.csv: has 1 usable row, fewer than [data] min_rows = 2; add rows or lower min_rows."
+    )
+    assert integrate_with(DataSection(min_rows=2), two).contributions[0].rows_kept == 2
+
+
+def test_every_row_invalid_is_zero_usable_rows() -> None:
+    assert integrate_error(DROP, ContributionFile("g.csv", b"a,b,target\n,1,0\n", ALICE)) == (
+        "g.csv: has 0 usable rows, fewer than [data] min_rows = 1; add rows or lower min_rows."
+    )
+
+
+def test_extra_columns_are_dropped_and_reported() -> None:
+    data = b"a,comment,b,target,source\n7,hi,7,1,web\n"
+
+    result = integrate(ContributionFile("x.csv", data, ALICE))
+
+    assert result.files[0].extra_columns == ("comment", "source")
+    assert list(result.training_data.columns) == ["a", "b", "target", ORIGIN]
+
+
+def test_select_columns_keeps_schema_and_wallet_columns() -> None:
+    loaded = load_contribution(ContributionFile("w.csv", b"x,a,wallet,b,target\n1,2,%s,3,0\n" % BOB.encode()))
+
+    selected = select_columns(loaded, SCHEMA.columns)
+
+    assert list(selected.frame.columns) == ["a", "wallet", "b", "target"]
+    assert selected.extra_columns == ("x",)
+    assert select_columns(selected, SCHEMA.columns) is selected
+
+
+# --- wallet column: many contributors in one file ----------------------------------------
+
+CAROL = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"  # Hardhat account #3
+MANY = (
+    "a,b,target,wallet\n"
+    f"3,3,0,{ALICE}\n"
+    f"4,4,1,{BOB.lower()}\n"  # all lower case: normalised
+    f"3,3,0,{BOB}\n"  # duplicate of row 1: Alice brought it first
+    f"9,9,1,{BOB}\n"  # benchmark features
+    f"5,5,0,{ALICE}\n"
+    f"1,1,0,{CAROL}\n"  # a base row
+).encode()
+
+
+def test_wallet_column_groups_rows_per_wallet_in_first_appearance_order() -> None:
+    result = integrate(ContributionFile("many.csv", MANY))
+
+    assert [(c.wallet, c.rows_in, c.rows_kept, c.duplicates_dropped, c.benchmark_rows_dropped)
+            for c in result.contributions] == [(ALICE, 2, 2, 0, 0), (BOB, 3, 1, 1, 1), (CAROL, 1, 0, 1, 0)]
+    assert {c.file for c in result.contributions} == {"many.csv"}
+    assert len({c.file_sha256 for c in result.contributions}) == 1
+    data = result.training_data
+    assert data[data[ORIGIN] == 0][["a", "b"]].values.tolist() == [[3, 3], [5, 5]]
+    assert data[data[ORIGIN] == 1][["a", "b"]].values.tolist() == [[4, 4]]
+    assert result.files[0].wallet_column == "wallet" and result.files[0].extra_columns == ()
+
+
+def test_wallet_groups_have_their_own_content_hash_and_the_file_has_one() -> None:
+    result = integrate(ContributionFile("many.csv", MANY))
+    alice, bob, carol = result.contributions
+    rows = pd.DataFrame({"a": [3.0, 5.0], "b": [3.0, 5.0], "target": [0, 0]})
+
+    assert alice.content_sha256 == content_sha256(rows)
+    assert len({alice.content_sha256, bob.content_sha256, carol.content_sha256, result.files[0].content_sha256}) == 4
+
+
+def test_wallet_column_name_is_configurable() -> None:
+    data = f"a,b,target,payee\n7,7,1,{ALICE}\n".encode()
+
+    result = integrate_with(DataSection(wallet_column="payee"), ContributionFile("p.csv", data))
+
+    assert result.contributions[0].wallet == ALICE
+    assert integrate(ContributionFile("p.csv", data)).files[0].extra_columns == ("payee",)
+
+
+def test_wallet_column_and_tag_together_is_an_error() -> None:
+    with pytest.raises(DataError) as caught:
+        integrate(ContributionFile("many.csv", MANY, ALICE))
+
+    assert str(caught.value) == (
+        f"many.csv: has a wallet column 'wallet' and a wallet tag ({ALICE}); credit its rows one way: "
+        "drop the :WALLET tag or the column."
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("", "many.csv: column 'wallet' has no wallet in row 2; fill in the wallet to credit or remove those rows."),
+        ("0x70997970c51812dc3A010C7d01b50e0d17dc79C8",
+         "many.csv: column 'wallet' has invalid wallet addresses in row 2; use EIP-55 addresses "
+         "(copy them from your wallet app)."),
+        ("alice", "many.csv: column 'wallet' has invalid wallet addresses in row 2; use EIP-55 addresses "
+                  "(copy them from your wallet app)."),
+        ("0x" + "0" * 40, "many.csv: column 'wallet' holds the zero address in row 2; it cannot receive credit: "
+                          "use real wallets."),
+    ],
+)
+def test_bad_wallet_cells_are_never_dropped(cell: str, message: str) -> None:
+    data = f"a,b,target,wallet\n3,3,0,{ALICE}\n4,4,1,{cell}\n".encode()
+
+    assert integrate_error(DROP, ContributionFile("many.csv", data)) == message
+
+
+def test_counts_add_up_for_every_contribution() -> None:
+    result = integrate_with(DROP, ContributionFile("g.csv", GAPPY, ALICE), ContributionFile("many.csv", MANY))
+
+    for c in result.contributions:
+        assert c.rows_in == c.rows_kept + c.duplicates_dropped + c.benchmark_rows_dropped + c.invalid_rows_dropped
+    assert sum(c.rows_in for c in result.contributions) == sum(f.rows_read for f in result.files) == 12
+
+
+# --- PII at load time ---------------------------------------------------------------------
+
+PII_FILE = (
+    "a,b,target,contact,wallet\n"
+    f"3,3,0,jane@example.com,{ALICE}\n"
+    f"4,4,1,call 415-555-2671,{BOB}\n"
+).encode()
+
+
+def test_pii_is_rejected_by_default_naming_kinds_columns_and_counts() -> None:
+    with pytest.raises(DataError) as caught:
+        load_contribution(ContributionFile("p.csv", PII_FILE))
+
+    assert str(caught.value) == (
+        "p.csv: contains personal data (PII): 1 e-mail address in column 'contact' (row 1), "
+        "1 phone number in column 'contact' (row 2); remove it, or set [data] pii = \"redact\" or "
+        "\"drop-column\" (`hokusai validate --redact-pii OUT` writes a redacted copy)."
+    )
+
+
+@pytest.mark.parametrize("policy", ["redact", "drop-column"])
+def test_pii_policies_leave_no_value_in_the_loaded_contribution(policy: str) -> None:
+    import pickle
+
+    loaded = load_contribution(ContributionFile("p.csv", PII_FILE), DataSection(pii=policy), SCHEMA.columns)
+
+    assert [(f.kind, f.column, f.count) for f in loaded.pii] == [("email", "contact", 1), ("phone", "contact", 1)]
+    blob = pickle.dumps(loaded)
+    assert b"jane@example.com" not in blob and b"415-555-2671" not in blob
+    # control: a value the table keeps is visible in the same pickled form
+    assert b"alice" in pickle.dumps(load_contribution(ContributionFile("q.csv", b"a,b,target\n1,2,alice\n")))
+    assert list(loaded.frame.columns) == ["a", "b", "target", "wallet"]
+
+
+def test_redacted_table_keeps_every_column_until_the_schema_is_applied() -> None:
+    loaded = load_contribution(ContributionFile("p.csv", PII_FILE), DataSection(pii="redact"))
+
+    assert loaded.frame["contact"].tolist() == ["[email]", "call [phone]"]
+    assert isinstance(loaded, LoadedContribution) and loaded.rows_read == 2
+    assert loaded.file_sha256 == "0x" + hashlib.sha256(PII_FILE).hexdigest()
+    assert not hasattr(loaded, "data")
+
+
+def test_the_manifest_holds_counts_names_and_hashes() -> None:
+    result = integrate_with(
+        DataSection(pii="redact", invalid_rows="drop"), ContributionFile("p.csv", PII_FILE),
+        ContributionFile("g.csv", GAPPY),
+    )
+
+    manifest = result.manifest()
+    assert manifest["rules"] == {"invalid_rows": "drop", "min_rows": 1, "pii": "redact", "wallet_column": "wallet",
+                                 "max_rows": None}
+    first = manifest["files"][0]
+    assert first == {
+        "file": "p.csv", "file_sha256": "0x" + hashlib.sha256(PII_FILE).hexdigest(),
+        "content_sha256": content_sha256(pd.DataFrame({"a": [3.0, 4.0], "b": [3.0, 4.0], "target": [0, 1]})),
+        "format": "csv", "encoding": "utf-8", "delimiter": ",", "wallet": None, "wallet_column": "wallet",
+        "rows_read": 2, "rows_kept": 2, "rows_dropped": {"duplicate": 0, "benchmark": 0, "invalid": 0},
+        "invalid_rows": [], "extra_columns_dropped": ["contact"],
+        "pii": {"policy": "redact", "findings": [
+            {"type": "email", "column": "contact", "count": 1, "rows": [1]},
+            {"type": "phone", "column": "contact", "count": 1, "rows": [2]}]},
+    }
+    assert manifest["files"][1]["rows_dropped"] == {"duplicate": 1, "benchmark": 0, "invalid": 4}
+    assert manifest["contributors"] == [
+        {"wallet": ALICE, "files": 1, "rows_in": 1, "rows_kept": 1, "duplicates_dropped": 0,
+         "benchmark_rows_dropped": 0, "invalid_rows_dropped": 0},
+        {"wallet": BOB, "files": 1, "rows_in": 1, "rows_kept": 1, "duplicates_dropped": 0,
+         "benchmark_rows_dropped": 0, "invalid_rows_dropped": 0},
+        {"wallet": None, "files": 1, "rows_in": 6, "rows_kept": 1, "duplicates_dropped": 1,
+         "benchmark_rows_dropped": 0, "invalid_rows_dropped": 4},
+    ]
+    assert manifest["notes"] == [
+        "g.csv: no wallet, so its rows are unattributable (fine for a dry-run or a check; a real run "
+        "needs FILE:WALLET or a wallet column)."
+    ]
+    assert "jane" not in repr(manifest) and "555" not in repr(manifest)
