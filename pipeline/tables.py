@@ -142,7 +142,9 @@ def read_table_info(name: str, data: bytes, max_rows: int | None = None) -> tupl
                 data = data[3:]
             # dtype=False: keep JSON's own types; else pandas turns numbers in columns named
             # like `*_time`, `*_at` or `date` into datetimes, unlike the same file as CSV.
-            frame = pd.read_json(io.BytesIO(data), orient="records", lines=kind == "jsonl", dtype=False)
+            # precise_float: without it pandas' JSON parser rounds 0.1088 to 0.10880000000000001
+            frame = pd.read_json(io.BytesIO(data), orient="records", lines=kind == "jsonl", dtype=False,
+                                 precise_float=True)
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - every parser failure is the file's fault
@@ -169,8 +171,15 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
             frame.to_csv(tmp, index=False, sep="\t" if kind == "tsv" else ",")
         elif kind == "parquet":
             frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_json(tmp, orient="records", lines=kind == "jsonl", force_ascii=False)
+        else:  # Python's json: shortest round-trip floats (pandas' to_json keeps 10-15 digits)
+            import json
+
+            records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+            with open(tmp, "w", encoding="utf-8") as out:
+                if kind == "jsonl":
+                    out.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+                else:
+                    json.dump(records, out, ensure_ascii=False, default=str)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

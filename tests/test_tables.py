@@ -318,3 +318,25 @@ def test_write_table_round_trips_and_leaves_no_temporary_file(tmp_path, name: st
 
     assert read_table(name, (tmp_path / "sub" / name).read_bytes()).to_dict(orient="list") == TEXT.to_dict(orient="list")
     assert [p.name for p in (tmp_path / "sub").iterdir()] == [name]
+
+
+def test_json_floats_are_read_exactly() -> None:
+    import json
+
+    rows = [{"x": 0.1088, "y": 0.05473, "target": 1}, {"x": 0.09524, "y": 0.008722, "target": 0}]
+    csv = read_table("t.csv", b"x,y,target\n0.1088,0.05473,1\n0.09524,0.008722,0\n")
+
+    for name, data in (("t.json", json.dumps(rows)), ("t.jsonl", "\n".join(json.dumps(r) for r in rows))):
+        frame = read_table(name, data.encode())
+        assert frame["x"].tolist() == [0.1088, 0.09524], name
+        assert content_sha256(frame) == content_sha256(csv), name
+
+
+def test_write_table_json_keeps_every_float_digit(tmp_path) -> None:
+    frame = pd.DataFrame({"x": [0.1088, 1 / 3, 1e-300], "s": ["a", None, "ü"]})
+
+    for name in ("f.json", "f.jsonl"):
+        write_table(frame, tmp_path / name)
+        back = read_table(name, (tmp_path / name).read_bytes())
+        assert back["x"].tolist() == [0.1088, 1 / 3, 1e-300], name
+        assert content_sha256(back) == content_sha256(frame), name
