@@ -194,3 +194,137 @@ def finished_run(project_dir: Path, ref: str | None = None) -> Any:
 
 def _failed(run: Any) -> bool:
     return any(not task.successful and task.finished for step in run for task in step)
+
+
+# --- listing and resuming runs (hokusai runs / hokusai resume) ---------------------------
+
+#: Run tag added when `hokusai run`/`resume` is interrupted: the killed task may never record
+#: its end, and without the tag such a run would look "running" forever.
+INTERRUPTED_TAG = "hokusai:interrupted"
+_CLONE = re.compile(r"\[(?P<run>[^/\]]+)/(?P<step>\w+)/(?P<task>\d+)\] Cloning previously run task")
+
+
+def parse_resume_line(line: str) -> StepEvent | None:
+    """Like parse_line, plus `resume`'s "Cloning previously run task" lines, which count as
+    a step done (its result is copied from the original run)."""
+    event = parse_line(line)
+    if event is not None:
+        return event
+    match = _CLONE.search(line)
+    if not match:
+        return None
+    return StepEvent(match["run"], match["step"], "done", "cloned")
+
+
+def has_runs_store(project_dir: Path) -> bool:
+    """Whether the project holds a Metaflow store (`metadata("local@DIR")` raises without)."""
+    return (project_dir / ".metaflow").is_dir()
+
+
+def project_run(project_dir: Path, ref: str | None = None) -> Any:
+    """get_run, with a RunError (not Metaflow's ValueError) for a folder without runs."""
+    from pipeline.errors import RunError
+
+    if not has_runs_store(project_dir):
+        raise RunError(f"No runs in {project_dir}; start one with `hokusai run --contrib FILE` or `hokusai dry-run`.")
+    return get_run(project_dir, ref)
+
+
+def mark_interrupted(project_dir: Path, run_id: str) -> str | None:
+    """After a Ctrl-C: when no task of the run raised, tag the run as interrupted and return
+    the first step that did not finish; None when a task failed with an exception (a real
+    failure) or the run cannot be read."""
+    try:
+        run = get_run(project_dir, run_id)
+        if any(task.exception is not None for step in run for task in step if not task.successful):
+            return None
+        stopped = next((name for name in STEPS if not _step_done(run, name)), None)
+        if stopped is not None:
+            run.add_tag(INTERRUPTED_TAG)
+        return stopped
+    except Exception:  # noqa: BLE001 - only a nicer message is at stake
+        return None
+
+
+def _step_done(run: Any, name: str) -> bool:
+    try:
+        return all(task.successful for task in run[name]) and any(True for _ in run[name])
+    except KeyError:
+        return False
+
+
+def list_runs(project_dir: Path, limit: int | None = None) -> list[Any]:
+    """The project's runs as Client `Run`s, newest first (at most `limit`)."""
+    from metaflow import Flow
+    from metaflow.exception import MetaflowNotFound
+
+    if not has_runs_store(project_dir):
+        return []
+    use_project(project_dir)
+    try:
+        runs = Flow(FLOW_NAME).runs()
+    except MetaflowNotFound:
+        return []
+    newest = sorted(runs, key=lambda r: r.created_at, reverse=True)
+    return newest if limit is None else newest[:limit]
+
+
+def resumable_run(project_dir: Path, ref: str | None, step: str | None = None) -> Any:
+    """The run `ref` names (default: the latest), checked to be one `resume` can continue:
+    not successful, not still running; `step`, when given, must be a step of the flow."""
+    from pipeline.errors import RunError
+
+    if step is not None and step not in STEPS:
+        raise RunError(f"{step!r} is not a step of {FLOW_NAME}; use one of {', '.join(STEPS)}.")
+    run = project_run(project_dir, ref)
+    if run.successful:
+        raise RunError(f"Run {run.id} finished successfully; there is nothing to resume (see `hokusai inspect {run.id}`).")
+    ended = any(task.finished_at is not None and not task.successful for s in run for task in s)
+    if not ended and INTERRUPTED_TAG not in run.user_tags:
+        raise RunError(
+            f"Run {run.id} has not failed: it is still running, or was killed without a trace; wait for it "
+            f"to end (see `hokusai inspect {run.id}`), or start a new one with `hokusai run`."
+        )
+    return run
+
+
+def resume(
+    project_dir: Path,
+    origin_run_id: str,
+    *,
+    step: str | None = None,
+    log_json: bool = False,
+    on_line: Callable[[str], None] = lambda line: None,
+) -> Any:
+    """Resume a failed run with `Runner.resume(origin_run_id=...)`: finished steps are
+    cloned, the failed one (or `step` and everything after it) runs again. Returns the new
+    Client `Run`; a failed resume raises like `launch`. Interrupting it (Ctrl-C) stops the
+    Metaflow process too."""
+    import asyncio
+
+    ensure_user()
+    from metaflow import Runner
+
+    kwargs: dict[str, Any] = {"origin_run_id": origin_run_id}  # always: else Metaflow picks `latest_run`
+    if step is not None:
+        kwargs["step_to_rerun"] = step
+
+    async def go() -> Any:
+        with Runner(str(FLOW_FILE), show_output=False, pylint=False, cwd=str(project_dir),
+                    env={**os.environ, **metaflow_env(project_dir, log_json)}) as runner:
+            try:
+                executing = await runner.async_resume(**kwargs)
+            except RuntimeError as exc:
+                raise FlowFailed(f"The resume could not start: {str(exc).strip().splitlines()[-1]}") from None
+            try:
+                async for _, line in executing.stream_log("stdout"):
+                    on_line(line)
+                await executing.wait()
+            except BaseException:
+                executing.command_obj.kill()
+                raise
+            if executing.status != "successful":
+                raise failure(executing.run)
+            return executing.run
+
+    return asyncio.run(go())
