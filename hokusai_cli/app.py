@@ -64,7 +64,7 @@ def handled() -> Iterator[None]:
 
 def _register() -> None:
     """Each command group lives in its own module; importing it registers its commands."""
-    from hokusai_cli import attest, evaluate, init, validate  # noqa: F401
+    from hokusai_cli import attest, evaluate, init, inspect, validate  # noqa: F401
 
 
 _register()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -23,9 +25,56 @@ ConfigOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show each step's log lines as they come.")]
+FailOnGateOpt = Annotated[
+    bool, typer.Option("--fail-on-gate", help="Exit 1 when the run completes but the DeltaOne gate failed (for CI jobs).")
+]
 
 
-def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: bool, as_json: bool, verbose: bool) -> None:
+@contextmanager
+def interruptible(progress: Any, project: Path) -> Iterator[None]:
+    """Ctrl-C stops the run and names the exact command that resumes it (exit 130).
+
+    While the flow runs, Metaflow's Runner owns SIGINT: it kills the run's processes, and
+    the run ends as a failed run whose failing task has no exception. That, or a
+    KeyboardInterrupt raised before the Runner took over, is reported as an interruption."""
+    from hokusai_cli import render
+    from pipeline.errors import FlowFailed
+    from pipeline.report import project_arg, resume_command
+    from pipeline.runs import mark_interrupted
+
+    def interrupted(step: str | None) -> typer.Exit:
+        if not progress.run_id:
+            render.error("Interrupted before the run started; nothing was recorded.")
+        else:
+            where = f" at step {step}" if step else ""
+            render.error(f"Run {progress.run_id} stopped{where} without an error (interrupted or killed); "
+                         f"resume it with: {resume_command(progress.run_id, project_arg(project))}")
+        return typer.Exit(130)
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise interrupted(mark_interrupted(project, progress.run_id) if progress.run_id else None) from None
+    except FlowFailed:
+        step = mark_interrupted(project, progress.run_id) if progress.run_id else None
+        if step is None:
+            raise
+        raise interrupted(step) from None
+
+
+def finish(result: dict[str, Any], out: Any, as_json: bool, fail_on_gate: bool) -> None:
+    """Render a finished run's result, print its JSON, and exit 1 on a failed gate when asked."""
+    from hokusai_cli import render
+
+    out.print(render.result(result))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, sort_keys=True))
+    if fail_on_gate and not result["gate_passed"]:
+        raise typer.Exit(1)
+
+
+def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: bool, as_json: bool, verbose: bool,
+              fail_on_gate: bool = False) -> None:
     from hokusai_cli import render
     from pipeline.inputs import prepare_run
     from pipeline.runs import STEPS, launch, parse_line, summary
@@ -34,7 +83,8 @@ def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: b
     out = render.console()
     with handled():
         prepare_run(project, contrib, dry_run, config)  # bad config or paths: fail before any run exists
-        with render.StepProgress(STEPS, out) as progress:
+        progress = render.StepProgress(STEPS, out)
+        with interruptible(progress, project), progress:
 
             def on_line(line: str) -> None:
                 event = parse_line(line)
@@ -46,9 +96,7 @@ def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: b
             run = launch(project, contrib, dry_run=dry_run, config_file=config,
                          log_json=_state["log_json"], on_line=on_line)
         result = summary(run)
-    out.print(render.result(result))
-    if as_json:
-        typer.echo(json.dumps(result, indent=2, sort_keys=True))
+    finish(result, out, as_json, fail_on_gate)
 
 
 @app.command()
@@ -58,8 +106,12 @@ def run(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
+    fail_on_gate: FailOnGateOpt = False,
 ) -> None:
     """Evaluate contributed data for real: baseline vs candidate on the benchmark, DeltaOne, evidence.
+
+    Exit codes: 0 success (a failed gate too, unless --fail-on-gate), 1 the gate failed with
+    --fail-on-gate, 2 bad input or usage, 3 the flow failed, 130 interrupted (Ctrl-C).
 
     Example: hokusai run --contrib data/new_rows.csv:0x70997970C51812dc3A010C7d01b50e0d17dc79C8
     """
@@ -68,7 +120,7 @@ def run(
 
         render.error("No contributed data was given; pass at least one file with --contrib FILE[:WALLET].")
         raise typer.Exit(2)
-    _evaluate(contrib, project, config, dry_run=False, as_json=as_json, verbose=verbose)
+    _evaluate(contrib, project, config, dry_run=False, as_json=as_json, verbose=verbose, fail_on_gate=fail_on_gate)
 
 
 @app.command("dry-run")
@@ -77,6 +129,7 @@ def dry_run(
     project: ProjectOpt = Path("."),
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
+    fail_on_gate: FailOnGateOpt = False,
 ) -> None:
     """Run the whole flow on the bundled demo (or this project's schema) without touching the real experiment.
 
@@ -86,4 +139,4 @@ def dry_run(
 
     Example: hokusai dry-run --contrib my_rows.csv
     """
-    _evaluate(contrib or [], project, None, dry_run=True, as_json=as_json, verbose=verbose)
+    _evaluate(contrib or [], project, None, dry_run=True, as_json=as_json, verbose=verbose, fail_on_gate=fail_on_gate)
