@@ -271,7 +271,7 @@ def resume(
     """
     from hokusai_cli import render
     from hokusai_cli.evaluate import finish, interruptible
-    from pipeline.runs import STEPS, parse_resume_line, resumable_run, summary
+    from pipeline.runs import STEPS, resumable_run, resume_events, summary
     from pipeline.runs import resume as resume_run
 
     out = render.console()
@@ -283,10 +283,10 @@ def resume(
         with interruptible(progress, project), progress:
 
             def on_line(line: str) -> None:
-                event = parse_resume_line(line)
-                if event is not None:
+                events = resume_events(line)
+                for event in events:
                     progress.update(event.run_id, event.step, event.state)
-                if verbose and (event is None or event.state == "log"):
+                if verbose and (not events or events[0].state == "log"):
                     progress.live.console.print(line.rstrip(), markup=False, highlight=False)
 
             new_run = resume_run(project, origin.id, step=step, log_json=_state["log_json"], on_line=on_line)

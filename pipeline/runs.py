@@ -204,16 +204,15 @@ INTERRUPTED_TAG = "hokusai:interrupted"
 _CLONE = re.compile(r"\[(?P<run>[^/\]]+)/(?P<step>\w+)/(?P<task>\d+)\] Cloning previously run task")
 
 
-def parse_resume_line(line: str) -> StepEvent | None:
-    """Like parse_line, plus `resume`'s "Cloning previously run task" lines, which count as
-    a step done (its result is copied from the original run)."""
+def resume_events(line: str) -> list[StepEvent]:
+    """The step events in a line of `resume`'s log: parse_line's, or "Cloning previously run
+    task" records, which count as a step done (copied from the original run). Clones run in
+    parallel threads whose output can share one line, so every record in it is returned."""
+    clones = [StepEvent(m["run"], m["step"], "done", "cloned") for m in _CLONE.finditer(line)]
+    if clones:
+        return clones
     event = parse_line(line)
-    if event is not None:
-        return event
-    match = _CLONE.search(line)
-    if not match:
-        return None
-    return StepEvent(match["run"], match["step"], "done", "cloned")
+    return [] if event is None else [event]
 
 
 def has_runs_store(project_dir: Path) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from pipeline import report
-from pipeline.runs import INTERRUPTED_TAG, STEPS, resumable_run
+from pipeline.runs import INTERRUPTED_TAG, STEPS, resumable_run, resume_events
 from tests.conftest import ALICE, BOB, invoke
 
 CLI = [sys.executable, "-m", "hokusai_cli"]
@@ -117,6 +117,16 @@ def test_an_interrupted_run_is_failed_not_running():
     failure = report.failure(between, report.step_rows(between))
     assert (failure["step"], failure["task"], failure["message"]) == (
         "load_baseline_model", None, "the run was interrupted (Ctrl-C) before this step")
+
+
+def test_resume_log_lines_merged_by_parallel_clones():
+    line = ("2026-11-26 07:06:08.637 2026-11-26 07:06:08.638 [77/monitor_and_log/2] Cloning previously run task "
+            "5/monitor_and_log/82026-11-26 07:06:08.639 [77/start/6] Cloning previously run task 5/start/1")
+    assert [(e.run_id, e.step, e.state) for e in resume_events(line)] == [
+        ("77", "monitor_and_log", "done"), ("77", "start", "done")]
+    running = resume_events("2026-11-26 07:06:09.000 [77/end/9 (pid 12)] Task is starting.")
+    assert [(e.step, e.state) for e in running] == [("end", "running")]
+    assert resume_events("2026-11-26 07:06:08.916 HokusaiEvaluationFlow/5 cloned!") == []
 
 
 def test_bad_input_failure_resumes_from_start():
