@@ -15,7 +15,8 @@ from pipeline import __version__
 from pipeline.errors import HokusaiError
 
 EXIT_CODES = """Exit codes: 0 success (a failed gate is still a successful evaluation),
-2 bad input or usage, 3 the flow failed."""
+1 the gate failed under --fail-on-gate or `verify` found a mismatch, 2 bad input or usage,
+3 the flow failed, 130 interrupted (Ctrl-C)."""
 
 app = typer.Typer(
     name="hokusai",

@@ -190,11 +190,11 @@ def inspect(run: RunArg = None, project: ProjectOpt = Path("."), as_json: JsonOp
     """
     from hokusai_cli import render
     from pipeline.report import inspect_report, project_arg
-    from pipeline.runs import project_run
+    from pipeline.runs import get_run
 
     with handled():
         project = project.resolve()
-        report = inspect_report(project_run(project, run), project_arg(project))
+        report = inspect_report(get_run(project, run), project_arg(project))
     render.console().print(render_inspect(report))
     if as_json:
         typer.echo(json.dumps(report, indent=2, sort_keys=True))

@@ -48,6 +48,8 @@ class StepProgress:
     def __exit__(self, *exc: Any) -> None:
         self.live.update(self._render())
         self.live.__exit__(*exc)
+        if not self.live.console.is_terminal:  # Live leaves no newline after its last frame there
+            self.live.console.line()
 
     def update(self, run_id: str, step: str, state: str) -> None:
         if step not in self.state or state == "log":

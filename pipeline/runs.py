@@ -118,7 +118,9 @@ def failure(run: Any) -> InputError | FlowFailed:
                 f"Step {step.id} failed: {getattr(exc, 'type', 'error')}: {message}; "
                 f"fix the cause, then resume with: hokusai resume {run.id}"
             )
-    return FlowFailed(f"Run {run.pathspec} failed before any step ran; see its logs with: hokusai inspect {run.id}")
+    unfinished = [step.id for step in run for task in step if not task.successful]
+    where = f"in step {unfinished[-1]} without an exception (killed?)" if unfinished else "before any step ran"
+    return FlowFailed(f"Run {run.pathspec} failed {where}; see its logs with: hokusai inspect {run.id}")
 
 
 def summary(run: Any) -> dict[str, Any]:
@@ -163,6 +165,8 @@ def get_run(project_dir: Path, ref: str | None = None) -> Any:
 
     from pipeline.errors import RunError
 
+    if not has_runs_store(project_dir):
+        raise RunError(f"No runs in {project_dir}; start one with `hokusai run --contrib FILE` or `hokusai dry-run`.")
     use_project(project_dir)
     if ref is None:
         try:
@@ -187,13 +191,16 @@ def finished_run(project_dir: Path, ref: str | None = None) -> Any:
 
     run = get_run(project_dir, ref)
     if not run.successful:
-        state = "is still running" if not run.finished and run.end_task is None and not _failed(run) else "failed"
+        state = "failed" if _failed(run) else "has not finished"
         raise RunError(f"Run {run.id} {state}; only a successful run has results (see `hokusai inspect {run.id}`).")
     return run
 
 
 def _failed(run: Any) -> bool:
-    return any(not task.successful and task.finished for step in run for task in step)
+    """A task that raised, or a run stopped by Ctrl-C (tagged by the CLI)."""
+    return INTERRUPTED_TAG in run.user_tags or any(
+        not task.successful and task.exception is not None for step in run for task in step
+    )
 
 
 # --- listing and resuming runs (hokusai runs / hokusai resume) ---------------------------
@@ -218,15 +225,6 @@ def resume_events(line: str) -> list[StepEvent]:
 def has_runs_store(project_dir: Path) -> bool:
     """Whether the project holds a Metaflow store (`metadata("local@DIR")` raises without)."""
     return (project_dir / ".metaflow").is_dir()
-
-
-def project_run(project_dir: Path, ref: str | None = None) -> Any:
-    """get_run, with a RunError (not Metaflow's ValueError) for a folder without runs."""
-    from pipeline.errors import RunError
-
-    if not has_runs_store(project_dir):
-        raise RunError(f"No runs in {project_dir}; start one with `hokusai run --contrib FILE` or `hokusai dry-run`.")
-    return get_run(project_dir, ref)
 
 
 def mark_interrupted(project_dir: Path, run_id: str) -> str | None:
@@ -275,7 +273,7 @@ def resumable_run(project_dir: Path, ref: str | None, step: str | None = None) -
 
     if step is not None and step not in STEPS:
         raise RunError(f"{step!r} is not a step of {FLOW_NAME}; use one of {', '.join(STEPS)}.")
-    run = project_run(project_dir, ref)
+    run = get_run(project_dir, ref)
     if run.successful:
         raise RunError(f"Run {run.id} finished successfully; there is nothing to resume (see `hokusai inspect {run.id}`).")
     ended = any(task.finished_at is not None and not task.successful for s in run for task in s)

@@ -165,6 +165,13 @@ def test_verify_unreadable_file(tmp_path):
     assert result.stderr.startswith(f"Error: {path}: not valid JSON (")
 
 
+def test_attest_in_a_folder_without_runs(tmp_path):
+    result = invoke("attest", "--project", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr == (f"Error: No runs in {tmp_path}; start one with `hokusai run --contrib FILE` "
+                             "or `hokusai dry-run`.\n")
+
+
 def test_attest_unknown_run_and_other_flow(demo_runs):
     project = str(demo_runs["project"])
     result = invoke("attest", "999", "--project", project)

@@ -348,6 +348,15 @@ def test_failed_run_says_which_step_and_how_to_resume(failed):
     assert failure["resume_command"] == f"hokusai resume {run_id} --project {project}"
 
 
+@pytest.mark.timeout(600)
+def test_a_failed_run_cannot_be_attested(failed):
+    project, run_id, _ = failed
+    result = invoke("attest", run_id, "--project", str(project))
+    assert result.exit_code == 2
+    assert result.stderr == (f"Error: Run {run_id} failed; only a successful run has results "
+                             f"(see `hokusai inspect {run_id}`).\n")
+
+
 @pytest.fixture(scope="module")
 def resumed(failed):
     project, run_id, _ = failed
