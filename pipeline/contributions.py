@@ -253,22 +253,24 @@ def conform(
 
     check_columns(frame, schema, name)
     hint = DROP_HINT if droppable else ""
-    out = frame[schema.columns].copy()
+    columns: dict[str, Any] = {}
     for column in schema.features:
-        numeric = pd.to_numeric(out[column], errors="coerce").astype("float64")
-        bad = numeric.isna() & out[column].notna()
+        values = frame[column]
+        numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+        bad = numeric.isna() & values.notna()
         if bad.any():
             raise DataError(f"{name}: column {column!r} has non-numeric values in {_rows(bad)}; fix or remove them.")
         if numeric.isna().any() or np.isinf(numeric).any():
             bad = numeric.isna() | np.isinf(numeric)
             raise DataError(f"{name}: column {column!r} is empty or infinite in {_rows(bad)}; fill or remove them{hint}.")
-        out[column] = numeric
-    labels = out[schema.target]
+        columns[column] = numeric.to_numpy()
+    labels = frame[schema.target]
     if labels.isna().any():
         raise DataError(f"{name}: column {schema.target!r} has no label in {_rows(labels.isna())}; label or remove them{hint}.")
     if classes is not None:
         known = {_label_text(c) for c in classes}
-        as_text = labels.map(_label_text)
+        # text of each distinct label once, then a vectorised lookup (labels repeat a lot)
+        as_text = labels.map({value: _label_text(value) for value in pd.unique(labels)})
         unknown = ~as_text.isin(known)
         if unknown.any():
             seen = ", ".join(sorted(set(as_text[unknown]))[:_SHOW_ROWS])
@@ -277,8 +279,10 @@ def conform(
                 f"{_rows(unknown)}; use one of {', '.join(sorted(known))}."
             )
         lookup = {_label_text(c): i for i, c in enumerate(classes)}
-        out[schema.target] = np.asarray(classes)[as_text.map(lookup).to_numpy(dtype=int)]
-    return out.reset_index(drop=True)
+        columns[schema.target] = np.asarray(classes)[as_text.map(lookup).to_numpy(dtype=int)]
+    else:
+        columns[schema.target] = labels.reset_index(drop=True)
+    return pd.DataFrame(columns)  # one consolidation, index 0..n-1
 
 
 def invalid_rows(frame: pd.DataFrame, schema: Schema) -> tuple[Any, tuple[ColumnRows, ...]]:
@@ -387,7 +391,7 @@ def _usable_rows(
     if rules.invalid_rows == "drop":
         invalid, dropped = invalid_rows(frame, schema)
         usable_mask = ~invalid
-    usable = conform(frame[usable_mask], schema, item.name, classes, droppable=True)
+    usable = conform(frame if usable_mask.all() else frame[usable_mask], schema, item.name, classes, droppable=True)
     if len(usable) < rules.min_rows:
         noun = "row" if len(usable) == 1 else "rows"
         raise DataError(
@@ -455,7 +459,9 @@ def integrate_contributions(
                 benchmark_rows_dropped=int((in_benchmark & usable).sum()),
                 invalid_rows_dropped=int((read & ~usable_mask).sum()),
             ))
-            kept_frames.append(frame[keep & usable].assign(**{ORIGIN: len(contributions) - 1}))
+            kept = frame[keep & usable]  # a copy: the origin column goes in without another
+            kept.insert(len(kept.columns), ORIGIN, len(contributions) - 1)
+            kept_frames.append(kept)
         reports.append(FileReport(
             file=item.name, file_sha256=item.file_sha256, content_sha256=file_hash, table=item.table,
             wallet=item.wallet, wallet_column=item.wallet_column, rows_read=item.rows_read,

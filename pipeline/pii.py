@@ -20,6 +20,8 @@ Kinds and what counts as one (chosen for few false positives):
 - `ipv6`: a colon-separated address that `ipaddress.IPv6Address` accepts.
 
 A 5-digit number, a float feature, a date (`2024-01-15`) or a time (`12:30:45`) is not PII.
+Digits and word characters are ASCII (`re.ASCII`): numbers written in other scripts are not
+recognised.
 """
 
 from __future__ import annotations
@@ -50,25 +52,27 @@ _SHOW_ROWS = 5
 _PATTERNS = {
     "email": re.compile(
         r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![\w-])"
+        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![\w-])", re.ASCII
     ),
-    "card": re.compile(r"(?<![\w.,+-])\d(?:[ -]?\d){12,18}(?![\w-]|[.,]\d)"),
-    "ssn": re.compile(r"(?<![\w.-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-]|[.,]\d)"),
+    "card": re.compile(r"(?<![\w.,+-])\d(?:[ -]?\d){12,18}(?![\w-]|[.,]\d)", re.ASCII),
+    "ssn": re.compile(r"(?<![\w.-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-]|[.,]\d)", re.ASCII),
     "phone": re.compile(
         r"(?<![\w.+-])(?:"
         r"\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}"  # international
         r"|(?:\(\d{3}\) ?|\d{3}([ .-]))\d{3}(?(1)\1|[ .-])\d{4}"  # North American, with separators
         r"|0\d{1,4}(?:[ .-]\d{2,4}){2,4}"  # national, leading 0, in groups
-        r")(?![\w]|[.-]\d)"
+        r")(?![\w]|[.-]\d)", re.ASCII
     ),
-    "ipv6": re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:]|\.\d)"),
+    "ipv6": re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:]|\.\d)", re.ASCII),
     "ipv4": re.compile(
-        r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)"
+        r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)",
+        re.ASCII,
     ),
 }
-#: Cheap test a value must pass before the patterns run: '@' or ':' or a digit-dot-digit, or
-#: eight digits with at most two other characters between each.
-_MAYBE = re.compile(r"[@:]|\d\.\d|(?:\d\D{0,2}){8}")
+#: Cheap test a value must pass before the patterns run: '@' or ':', or at least 7 characters
+#: of digits, spaces and `().+/-` starting and ending with a digit (every kind but e-mail and
+#: IPv6 needs one: `1.1.1.1` is the shortest).
+_MAYBE = re.compile(r"[@:]|\d[\d\s().+/-]{5,}\d", re.ASCII)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -166,9 +170,23 @@ def _numeric_cards(values: Any) -> Any:
     return mask
 
 
+def _maybe_pii(values: pd.Series) -> list[str]:
+    """The values passing the pre-filter `_MAYBE`, tested in C by pyarrow (RE2; patterns are
+    ASCII-only, so RE2 and `re` agree)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(values):
+        return []
+    mask = pc.match_substring_regex(pa.array(values), _MAYBE.pattern).to_numpy(zero_copy_only=False)
+    return values[mask.astype(bool)].tolist()
+
+
 def _text_cells(column: pd.Series) -> pd.Series:
     """The non-empty text cells of an object/string column (index kept)."""
     values = column.dropna()
+    if str(column.dtype) in ("str", "string"):  # a string dtype: every non-missing cell is text
+        return values
     return values[values.map(lambda v: isinstance(v, str))]
 
 
@@ -177,6 +195,7 @@ def scan(frame: pd.DataFrame, skip: tuple[str, ...] = ()) -> tuple[list[Finding]
     (for redaction): {column: {"text": index of text cells, "numeric": index of number cells}}.
     Row numbers are the frame's index + 1 (a freshly read table: 1 = first data row)."""
     import numpy as np
+    import pandas as pd
 
     findings: list[Finding] = []
     cells: dict[str, dict[str, Any]] = {}
@@ -194,9 +213,10 @@ def scan(frame: pd.DataFrame, skip: tuple[str, ...] = ()) -> tuple[list[Finding]
             text = _text_cells(series)
             if not len(text):
                 continue
-            # scan each distinct value once: categorical columns repeat a few values
-            uniques = text.unique()
-            kinds_of = {value: {k for k, _, _ in find_spans(value)} for value in uniques}
+            # scan each distinct value once (categorical columns repeat a few values), and only
+            # those passing the cheap pre-filter (vectorised: RE2 in pyarrow for string columns)
+            uniques = pd.Series(text.unique(), dtype=text.dtype)
+            kinds_of = {value: {k for k, _, _ in find_spans(value)} for value in _maybe_pii(uniques)}
             hits = {value: kinds for value, kinds in kinds_of.items() if kinds}
             if hits:
                 hit_mask = text.isin(list(hits)).to_numpy()

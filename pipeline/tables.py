@@ -129,7 +129,7 @@ def read_table_info(name: str, data: bytes, max_rows: int | None = None) -> tupl
     import pandas as pd
 
     kind = table_format(name)
-    if not data.strip():
+    if not data or data.isspace():  # (no copy: `strip()` would copy a large file)
         raise DataError(f"{name}: has no data rows; add rows or drop the file.")
     info = TableInfo(kind)
     try:
@@ -270,15 +270,11 @@ def _row_digests(part: Any, columns: list[Any]) -> list[bytes]:
 
 
 def _sorted_bytes(digests: list[bytes]) -> bytes:
-    """32-byte digests sorted bytewise and concatenated (numpy lexsort on four big-endian
-    64-bit words: the same order as sorting the bytes, without a million Python compares)."""
+    """32-byte digests sorted bytewise and concatenated (numpy sorts raw `V32` items by their
+    bytes, much faster than a million Python comparisons)."""
     import numpy as np
 
-    if not digests:
-        return b""
-    words = np.frombuffer(b"".join(digests), dtype=">u8").reshape(-1, 4)
-    order = np.lexsort(words.T[::-1])
-    return words[order].tobytes()
+    return np.sort(np.frombuffer(b"".join(digests), dtype="V32")).tobytes() if digests else b""
 
 
 def content_sha256(frame: pd.DataFrame) -> str:
