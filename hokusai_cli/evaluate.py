@@ -115,12 +115,7 @@ def run(
 
     Example: hokusai run --contrib data/new_rows.csv:0x70997970C51812dc3A010C7d01b50e0d17dc79C8
     """
-    if not contrib:
-        from hokusai_cli import render
-
-        render.error("No contributed data was given; pass at least one file with --contrib FILE[:WALLET].")
-        raise typer.Exit(2)
-    _evaluate(contrib, project, config, dry_run=False, as_json=as_json, verbose=verbose, fail_on_gate=fail_on_gate)
+    _evaluate(contrib or [], project, config, dry_run=False, as_json=as_json, verbose=verbose, fail_on_gate=fail_on_gate)
 
 
 @app.command("dry-run")

@@ -76,26 +76,38 @@ def launch(
 ) -> Any:
     """Run the flow with the Runner, feeding each log line to `on_line`; return the
     Client `Run`. A failed run raises: InputError for bad input, FlowFailed otherwise."""
+    params: dict[str, Any] = {"contrib_files": ",".join(contrib), "dry_run": dry_run,
+                              "project_dir": str(project_dir)}
+    if config_file is not None:
+        params["config_file"] = str(config_file)
+    return _execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
+
+
+def _execute(
+    project_dir: Path, start: Callable[[Any], Any], what: str, log_json: bool, on_line: Callable[[str], None],
+) -> Any:
+    """Start a Runner command (`start(runner)` -> awaitable ExecutingRun), stream its log
+    lines, wait, and return the Client `Run`; a failed run raises `failure(run)`. If the
+    caller stops (Ctrl-C or any error), the Metaflow process is killed too."""
     import asyncio
 
     ensure_user()  # before metaflow is imported: it reads the user name at import
     from metaflow import Runner
 
-    params: dict[str, Any] = {"contrib_files": ",".join(contrib), "dry_run": dry_run,
-                              "project_dir": str(project_dir)}
-    if config_file is not None:
-        params["config_file"] = str(config_file)
-
     async def go() -> Any:
         with Runner(str(FLOW_FILE), show_output=False, pylint=False, cwd=str(project_dir),
                     env={**os.environ, **metaflow_env(project_dir, log_json)}) as runner:
             try:
-                executing = await runner.async_run(**params)
+                executing = await start(runner)
             except RuntimeError as exc:
-                raise FlowFailed(f"The flow could not start: {str(exc).strip().splitlines()[-1]}") from None
-            async for _, line in executing.stream_log("stdout"):
-                on_line(line)
-            await executing.wait()
+                raise FlowFailed(f"The {what} could not start: {str(exc).strip().splitlines()[-1]}") from None
+            try:
+                async for _, line in executing.stream_log("stdout"):
+                    on_line(line)
+                await executing.wait()
+            except BaseException:
+                executing.command_obj.kill()
+                raise
             if executing.status != "successful":
                 raise failure(executing.run)
             return executing.run
@@ -297,31 +309,7 @@ def resume(
     cloned, the failed one (or `step` and everything after it) runs again. Returns the new
     Client `Run`; a failed resume raises like `launch`. Interrupting it (Ctrl-C) stops the
     Metaflow process too."""
-    import asyncio
-
-    ensure_user()
-    from metaflow import Runner
-
     kwargs: dict[str, Any] = {"origin_run_id": origin_run_id}  # always: else Metaflow picks `latest_run`
     if step is not None:
         kwargs["step_to_rerun"] = step
-
-    async def go() -> Any:
-        with Runner(str(FLOW_FILE), show_output=False, pylint=False, cwd=str(project_dir),
-                    env={**os.environ, **metaflow_env(project_dir, log_json)}) as runner:
-            try:
-                executing = await runner.async_resume(**kwargs)
-            except RuntimeError as exc:
-                raise FlowFailed(f"The resume could not start: {str(exc).strip().splitlines()[-1]}") from None
-            try:
-                async for _, line in executing.stream_log("stdout"):
-                    on_line(line)
-                await executing.wait()
-            except BaseException:
-                executing.command_obj.kill()
-                raise
-            if executing.status != "successful":
-                raise failure(executing.run)
-            return executing.run
-
-    return asyncio.run(go())
+    return _execute(project_dir, lambda runner: runner.async_resume(**kwargs), "resume", log_json, on_line)
