@@ -7,7 +7,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ModelError
-from pipeline.models import dump_model, fit, load_model, sha256_hex
+from pipeline.models import dump_model, estimator_name, fit, load_model, sha256_hex
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,8 +63,8 @@ def load_baseline_model(
             f"{name}: the model expects {expected} features but the schema has "
             f"{len(schema.features)}; set [model] features to the model's columns."
         )
-    estimator = type(model[-1] if hasattr(model, "steps") else model).__name__
-    return model, data, ModelInfo(f"file:{PurePath(name).name}", estimator, sha256_hex(data), _classes(model), None)
+    return model, data, ModelInfo(f"file:{PurePath(name).name}", estimator_name(model), sha256_hex(data),
+                                  _classes(model), None)
 
 
 def resolve_schema(base: pd.DataFrame, spec: ModelSection, name: str) -> Schema:

@@ -41,6 +41,21 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 _ID_PATTERN = re.compile(r'"__id__": (\d+)|"(\d+)\.npy"')
 
 
+#: Configured estimator name of each final classifier class, so a model trained here and one
+#: loaded from a file are named the same way in artifacts and evidence.
+ESTIMATOR_NAMES = {
+    "LogisticRegression": "logistic_regression",
+    "RandomForestClassifier": "random_forest",
+    "HistGradientBoostingClassifier": "hist_gradient_boosting",
+}
+
+
+def estimator_name(model: Any) -> str:
+    """`logistic_regression` for a LogisticRegression (alone or last in a Pipeline), etc."""
+    final = model[-1] if hasattr(model, "steps") else model
+    return ESTIMATOR_NAMES.get(type(final).__name__, type(final).__name__)
+
+
 def make_estimator(name: str, params: dict[str, Any], seed: int) -> Any:
     """The configured estimator, seeded. Baseline and candidate both come from here."""
     if name == "logistic_regression":

@@ -104,7 +104,7 @@ def test_loads_from_bytes_when_given() -> None:
     assert np.array_equal(model.predict_proba(BASE[["a", "b"]]), trained.predict_proba(BASE[["a", "b"]]))
     assert info == ModelInfo(
         source="file:baseline.skops",
-        estimator="LogisticRegression",
+        estimator="logistic_regression",
         sha256="0x" + hashlib.sha256(data).hexdigest(),
         classes=[0, 1],
         training_rows=None,
@@ -121,7 +121,7 @@ def test_loaded_file_bytes_are_hashed_as_given() -> None:
 
     assert kept == data
     assert info.sha256 == "0x" + hashlib.sha256(data).hexdigest()
-    assert info.estimator == "RandomForestClassifier"
+    assert info.estimator == "random_forest"
 
 
 def test_feature_count_mismatch() -> None:
