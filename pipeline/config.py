@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
+from pipeline.evaluation import PRIMARY_METRICS
 
 CONFIG_FILE = "hokusai.toml"
 ENV_PREFIX = "HOKUSAI_"
@@ -19,8 +20,6 @@ ENV_PREFIX = "HOKUSAI_"
 STATE_DIR = ".hokusai"
 
 Estimator = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
-#: Built-in metrics that can be the primary metric (bounded in [0, 1], higher is better).
-PRIMARY_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auroc")
 
 
 class _Section(BaseModel):

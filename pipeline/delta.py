@@ -11,6 +11,7 @@ from numbers import Rational
 from typing import TYPE_CHECKING, Any
 
 from pipeline.contributions import ORIGIN, Contribution
+from pipeline.evaluation import LOWER_IS_BETTER
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,7 +148,7 @@ def compare(
     benchmark_rows: int,
     contributions: list[Contribution],
     *,
-    lower_is_better: frozenset[str] = frozenset({"log_loss"}),
+    lower_is_better: frozenset[str] = LOWER_IS_BETTER,
     ci: BootstrapCI | None = None,
     attribution: Attribution | None = None,
 ) -> Delta:
@@ -206,7 +207,7 @@ def compare_and_attribute(
     retraining on groups of contributors, then `compare`."""
     from pipeline.attribution import attribute
     from pipeline.bootstrap import paired_bootstrap
-    from pipeline.evaluation import LOWER_IS_BETTER, load_metric, score
+    from pipeline.evaluation import load_metric, score
     from pipeline.training import fit_clone
 
     ev, metric = settings.evaluation, settings.model.primary_metric

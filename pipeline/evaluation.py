@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auroc", "log_loss")
 #: Metrics where lower is better; every delta is reported so that positive means better.
 LOWER_IS_BETTER = frozenset({"log_loss"})
-#: Metrics bounded in [0, 1]: only these can be the primary metric (scores go on chain in bps).
-PROPORTIONS = frozenset(METRICS) - LOWER_IS_BETTER
+#: Metrics bounded in [0, 1], higher = better: only these (and such custom metrics) can be
+#: the primary metric, whose scores go on chain in bps.
+PRIMARY_METRICS = tuple(m for m in METRICS if m not in LOWER_IS_BETTER)
 
 
 @dataclass(frozen=True)
