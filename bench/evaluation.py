@@ -21,14 +21,14 @@ import pandas as pd
 from sklearn import metrics
 from sklearn.datasets import make_classification
 
-from pipeline.bootstrap import paired_bootstrap, resample_counts
+from pipeline.scoring.bootstrap import paired_bootstrap, resample_counts
 from pipeline.config import Settings
-from pipeline.contributions import ORIGIN, Contribution
-from pipeline.delta import compare_and_attribute
-from pipeline.evaluation import evaluate_models
-from pipeline.models import fit
-from pipeline.tables import Schema
-from pipeline.training import fit_clone
+from pipeline.data.contributions import ORIGIN, Contribution
+from pipeline.scoring.delta import compare_and_attribute
+from pipeline.scoring.evaluation import evaluate_models
+from pipeline.modelling.models import fit
+from pipeline.data.tables import Schema
+from pipeline.modelling.training import fit_clone
 
 WALLETS = [f"0x{i:040x}" for i in range(1, 9)]
 

@@ -54,8 +54,8 @@ def worker(kind: str, path: str) -> None:
     import pandas as pd
 
     from pipeline.config import DataSection
-    from pipeline.contributions import ContributionFile, conform, integrate_contributions, load_contribution
-    from pipeline.tables import Schema, read_table
+    from pipeline.data.contributions import ContributionFile, conform, integrate_contributions, load_contribution
+    from pipeline.data.tables import Schema, read_table
 
     # everything imported and the demo tables read before the clock and the memory baseline
     base_raw = read_table("base.csv", (FIXTURES / "base.csv").read_bytes())

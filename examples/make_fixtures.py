@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 
-from pipeline.models import dump_model, fit
+from pipeline.modelling.models import dump_model, fit
 
 OUT = Path(__file__).resolve().parents[1] / "pipeline" / "fixtures"
 SPLITS = {"benchmark": 200, "base": 20, "contrib_alice": 180}  # the rest goes to bob

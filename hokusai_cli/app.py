@@ -5,14 +5,13 @@ or usage, 3 the flow itself failed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
+from hokusai_cli import attest, evaluate, init, inspect, validate
+from hokusai_cli.common import state
 from pipeline import __version__
-from pipeline.errors import HokusaiError
 
 EXIT_CODES = """Exit codes: 0 success (a failed gate is still a successful evaluation),
 1 the gate failed under --fail-on-gate or `verify` found a mismatch, 2 bad input or usage,
@@ -26,7 +25,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-_state: dict[str, Any] = {"log_json": False}
 
 
 def _version(value: bool) -> None:
@@ -45,30 +43,19 @@ def _main(
     ] = False,
 ) -> None:
     """Example: hokusai dry-run"""
-    _state["log_json"] = log_json
+    state["log_json"] = log_json
 
 
-@contextmanager
-def handled() -> Iterator[None]:
-    """Turn domain errors into one sentence on stderr and their exit code: no traceback."""
-    from hokusai_cli import render
-
-    try:
-        yield
-    except HokusaiError as exc:
-        render.error(exc.message)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        render.error("Interrupted; the run stopped. Resume it with `hokusai resume RUN` (see `hokusai runs`).")
-        raise typer.Exit(130) from None
-
-
-def _register() -> None:
-    """Each command group lives in its own module; importing it registers its commands."""
-    from hokusai_cli import attest, evaluate, init, inspect, validate  # noqa: F401
-
-
-_register()
+# Every command, in the order `hokusai --help` lists them; command modules never import this one.
+app.command()(init.init)
+app.command()(validate.validate)
+app.command()(evaluate.run)
+app.command("dry-run")(evaluate.dry_run)
+app.command()(inspect.inspect)
+app.command()(inspect.runs)
+app.command()(inspect.resume)
+app.command()(attest.attest)
+app.command()(attest.verify)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from hokusai_cli.app import app, handled
+from hokusai_cli.common import handled
 from pipeline.errors import AttestationError, InputError
 
 
@@ -31,7 +31,7 @@ def _read_key(key_file: Path | None, key_env: str | None) -> list[str]:
 
 
 def _sign(doc: dict[str, Any], key: str, source: str) -> dict[str, Any]:
-    from pipeline.eip712 import add_signature, sign
+    from pipeline.attest.eip712 import add_signature, sign
 
     try:
         signature = sign(doc["typedData"], key)
@@ -54,7 +54,6 @@ def _load_json(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
-@app.command()
 def attest(
     run: Annotated[Optional[str], typer.Argument(help="Run id or HokusaiEvaluationFlow/<id>; default: the latest run.")] = None,
     project: Annotated[Path, typer.Option("--project", "-p", file_okay=False, help="Project folder holding the runs.")] = Path("."),
@@ -84,13 +83,13 @@ def attest(
             doc = _from_run(project.resolve(), run, chain_id, verifying_contract, deadline_days, deadline, baseline_commitment)
         keys = _read_key(sign_key_file, sign_key_env)
         if keys or attach:
-            from pipeline.attestation import refuse_unfit_for_signing
+            from pipeline.attest.evidence import refuse_unfit_for_signing
 
             refuse_unfit_for_signing(doc["evidence"], force)
         for key, source in zip(keys, [s for s in (sign_key_file and f"--sign-key-file {sign_key_file}", sign_key_env and f"--sign-key-env {sign_key_env}") if s]):
             doc = _sign(doc, key, source)
         for signature in attach or []:
-            from pipeline.eip712 import add_signature
+            from pipeline.attest.eip712 import add_signature
 
             doc = add_signature(doc, signature)
     typer.echo(json.dumps(doc, indent=2))
@@ -103,8 +102,8 @@ def attest(
 
 def _from_run(project: Path, ref: str | None, chain_id: int | None, contract: str | None,
               deadline_days: int | None, deadline: int | None, baseline_commitment: str | None) -> dict[str, Any]:
-    from pipeline.attestation import SECONDS_PER_DAY, build_attestation
-    from pipeline.runs import finished_run
+    from pipeline.attest.evidence import SECONDS_PER_DAY, build_attestation
+    from pipeline.runs.runner import finished_run
 
     run = finished_run(project, ref)
     settings = run.data.settings.attestation
@@ -122,7 +121,6 @@ def _from_run(project: Path, ref: str | None, chain_id: int | None, contract: st
     )
 
 
-@app.command()
 def verify(
     file: Annotated[Path, typer.Argument(dir_okay=False, help="Attestation JSON written by `hokusai attest`.")],
     expect_signer: Annotated[Optional[list[str]], typer.Option("--expect-signer", metavar="ADDR", help="An address that must be among the signers. Repeatable.")] = None,
@@ -136,8 +134,8 @@ def verify(
     from rich.text import Text
 
     from hokusai_cli import render
-    from pipeline.attestation import evidence_matches_message
-    from pipeline.eip712 import Check, verify_attestation
+    from pipeline.attest.evidence import evidence_matches_message
+    from pipeline.attest.eip712 import Check, verify_attestation
 
     with handled():
         doc = _load_json(file, "an attestation written by `hokusai attest`")

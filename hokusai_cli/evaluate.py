@@ -10,25 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from hokusai_cli.app import _state, app, handled
-
-ContribOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--contrib", "-c", metavar="FILE[:WALLET]",
-                 help="Contributed data file (CSV, TSV, JSON, JSONL, Parquet), optionally :WALLET to credit. Repeat for more files."),
-]
-ProjectOpt = Annotated[
-    Path, typer.Option("--project", "-p", file_okay=False, help="Project folder (holds hokusai.toml; runs are stored there).")
-]
-ConfigOpt = Annotated[
-    Optional[Path], typer.Option("--config", dir_okay=False, help="Config file to use instead of <project>/hokusai.toml.")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show each step's log lines as they come.")]
-FailOnGateOpt = Annotated[
-    bool, typer.Option("--fail-on-gate", help="Exit 1 when the run completes but the DeltaOne gate failed (for CI jobs).")
-]
-
+from hokusai_cli.common import ConfigOpt, ContribOpt, FailOnGateOpt, JsonOpt, ProjectOpt, VerboseOpt, handled, state
 
 @contextmanager
 def interruptible(progress: Any, project: Path) -> Iterator[None]:
@@ -39,8 +21,8 @@ def interruptible(progress: Any, project: Path) -> Iterator[None]:
     KeyboardInterrupt raised before the Runner took over, is reported as an interruption."""
     from hokusai_cli import render
     from pipeline.errors import FlowFailed
-    from pipeline.report import project_arg, resume_command
-    from pipeline.runs import mark_interrupted
+    from pipeline.runs.report import project_arg, resume_command
+    from pipeline.runs.runner import mark_interrupted
 
     def interrupted(step: str | None) -> typer.Exit:
         if not progress.run_id:
@@ -76,8 +58,8 @@ def finish(result: dict[str, Any], out: Any, as_json: bool, fail_on_gate: bool) 
 def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: bool, as_json: bool, verbose: bool,
               fail_on_gate: bool = False) -> None:
     from hokusai_cli import render
-    from pipeline.inputs import prepare_run
-    from pipeline.runs import STEPS, launch, parse_line, summary
+    from pipeline.data.inputs import prepare_run
+    from pipeline.runs.runner import STEPS, launch, parse_line, summary
 
     project = project.resolve()
     out = render.console()
@@ -94,12 +76,11 @@ def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: b
                     progress.live.console.print(line.rstrip(), markup=False, highlight=False)
 
             run = launch(project, contrib, dry_run=dry_run, config_file=config,
-                         log_json=_state["log_json"], on_line=on_line)
+                         log_json=state["log_json"], on_line=on_line)
         result = summary(run)
     finish(result, out, as_json, fail_on_gate)
 
 
-@app.command()
 def run(
     contrib: ContribOpt = None,
     project: ProjectOpt = Path("."),
@@ -118,7 +99,6 @@ def run(
     _evaluate(contrib or [], project, config, dry_run=False, as_json=as_json, verbose=verbose, fail_on_gate=fail_on_gate)
 
 
-@app.command("dry-run")
 def dry_run(
     contrib: ContribOpt = None,
     project: ProjectOpt = Path("."),

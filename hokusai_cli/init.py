@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hokusai_cli.app import app, handled
+from hokusai_cli.common import handled
 
 
 class ExampleName(str, Enum):
@@ -18,7 +18,6 @@ class ExampleName(str, Enum):
     wine = "wine"
 
 
-@app.command()
 def init(
     directory: Annotated[Path, typer.Argument(
         metavar="[DIR]", file_okay=False, help="Folder to create the project in (created when missing); default: the current folder.",

@@ -1,5 +1,5 @@
 """`hokusai inspect`, `hokusai runs` and `hokusai resume`: look at runs, and continue a
-failed one. Reports are built by `pipeline.report`; this module only renders them."""
+failed one. Reports are built by `pipeline.runs.report`; this module only renders them."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from hokusai_cli.app import _state, app, handled
-from hokusai_cli.evaluate import FailOnGateOpt, JsonOpt, ProjectOpt, VerboseOpt
+from hokusai_cli.common import FailOnGateOpt, JsonOpt, ProjectOpt, VerboseOpt, handled, state
 
 RunArg = Annotated[
     Optional[str],
@@ -182,15 +181,14 @@ def render_inspect(report: dict[str, Any]) -> Any:
     return Group(*parts)
 
 
-@app.command()
 def inspect(run: RunArg = None, project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Show one run: steps, metrics and deltas, the gate verdict, contributors, hashes, MLflow, and for a failed run the error and how to resume.
 
     Example: hokusai inspect 1795674766048057 --json
     """
     from hokusai_cli import render
-    from pipeline.report import inspect_report, project_arg
-    from pipeline.runs import get_run
+    from pipeline.runs.report import inspect_report, project_arg
+    from pipeline.runs.runner import get_run
 
     with handled():
         project = project.resolve()
@@ -226,7 +224,6 @@ def render_runs(report: dict[str, Any], project: Path) -> Any:
     return table
 
 
-@app.command()
 def runs(
     project: ProjectOpt = Path("."),
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many runs (newest first).")] = 20,
@@ -237,8 +234,8 @@ def runs(
     Example: hokusai runs --limit 5 --json
     """
     from hokusai_cli import render
-    from pipeline.report import runs_report
-    from pipeline.runs import list_runs
+    from pipeline.runs.report import runs_report
+    from pipeline.runs.runner import list_runs
 
     with handled():
         project = project.resolve()
@@ -250,7 +247,6 @@ def runs(
 
 # --- resume ------------------------------------------------------------------------------
 
-@app.command()
 def resume(
     run: RunArg = None,
     project: ProjectOpt = Path("."),
@@ -271,8 +267,8 @@ def resume(
     """
     from hokusai_cli import render
     from hokusai_cli.evaluate import finish, interruptible
-    from pipeline.runs import STEPS, resumable_run, resume_events, summary
-    from pipeline.runs import resume as resume_run
+    from pipeline.runs.runner import STEPS, resumable_run, resume_events, summary
+    from pipeline.runs.runner import resume as resume_run
 
     out = render.console()
     with handled():
@@ -289,6 +285,6 @@ def resume(
                 if verbose and (not events or events[0].state == "log"):
                     progress.live.console.print(line.rstrip(), markup=False, highlight=False)
 
-            new_run = resume_run(project, origin.id, step=step, log_json=_state["log_json"], on_line=on_line)
+            new_run = resume_run(project, origin.id, step=step, log_json=state["log_json"], on_line=on_line)
         result = {**summary(new_run), "resumed_from": origin.id}
     finish(result, out, as_json, fail_on_gate)

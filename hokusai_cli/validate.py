@@ -1,6 +1,6 @@
 """`hokusai validate`: the contributor-side check of data files before submission.
 
-Same code path as a run (`pipeline.inputs.validate_contributions` loads each file as the
+Same code path as a run (`pipeline.validation.validate_contributions` loads each file as the
 flow's `start` does and integrates it as `integrate_contributed_data` does); this module only
 parses options, writes the outputs and renders."""
 
@@ -12,19 +12,19 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from hokusai_cli.app import app, handled
+from hokusai_cli.common import handled
 
 if TYPE_CHECKING:
     from rich.console import Group
 
-    from pipeline.inputs import Validation
+    from pipeline.validation import Validation
 
 
 def redacted_paths(out: Path, files: list[str]) -> list[Path]:
     """Where `--redact-pii OUT` writes: OUT itself for one file (its suffix picks the format),
     else (several files, or OUT an existing folder) OUT/<file name> in each file's format."""
     from pipeline.errors import InputError
-    from pipeline.tables import table_format
+    from pipeline.data.tables import table_format
 
     paths = [out / Path(f).name for f in files] if len(files) > 1 or out.is_dir() else [out]
     names = [p.name for p in paths]
@@ -68,7 +68,7 @@ def report(result: Validation, manifest_path: Path, written: list[Path]) -> Grou
     from rich.table import Table
     from rich.text import Text
 
-    from pipeline import pii
+    from pipeline.data import pii
 
     integration = result.integration
     table = Table(title="Validation", title_justify="left", header_style="bold")
@@ -103,7 +103,6 @@ def report(result: Validation, manifest_path: Path, written: list[Path]) -> Grou
     return Group(*lines)
 
 
-@app.command()
 def validate(
     files: Annotated[list[str], typer.Argument(
         metavar="FILE...", help="Contributed data files (CSV, TSV, JSON, JSONL, Parquet), as you would pass to --contrib.",
@@ -135,8 +134,8 @@ def validate(
     Example: hokusai validate my_rows.csv --wallet 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
     """
     from hokusai_cli import render
-    from pipeline.inputs import validate_contributions
-    from pipeline.tables import write_table
+    from pipeline.validation import validate_contributions
+    from pipeline.data.tables import write_table
 
     out = render.console()
     with handled():

@@ -12,7 +12,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
-from pipeline.evaluation import PRIMARY_METRICS
+
+#: Built-in metric names, the same in artifacts, MLflow, evidence and the CLI.
+METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auroc", "log_loss")
+#: Metrics where lower is better; every delta is reported so that positive means better.
+LOWER_IS_BETTER = frozenset({"log_loss"})
+#: Metrics bounded in [0, 1], higher = better: only these (and such custom metrics) can be
+#: the primary metric, whose scores go on chain in bps.
+PRIMARY_METRICS = tuple(m for m in METRICS if m not in LOWER_IS_BETTER)
 
 CONFIG_FILE = "hokusai.toml"
 ENV_PREFIX = "HOKUSAI_"

@@ -37,7 +37,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         from pathlib import Path
 
         from pipeline import __version__
-        from pipeline.inputs import prepare_run, split_contribs
+        from pipeline.data.inputs import prepare_run, split_contribs
 
         self.code_version = __version__
         self.settings, self.inputs = prepare_run(
@@ -51,7 +51,7 @@ class HokusaiEvaluationFlow(FlowSpec):
     @step
     def load_baseline_model(self):
         """Load the baseline from its skops file, or train it from the base data."""
-        from pipeline.baseline import prepare_baseline
+        from pipeline.modelling.baseline import prepare_baseline
 
         baseline = prepare_baseline(self.settings, self.inputs)
         self.baseline_model, self.baseline_model_bytes = baseline.model, baseline.model_bytes
@@ -61,7 +61,7 @@ class HokusaiEvaluationFlow(FlowSpec):
     @step
     def integrate_contributed_data(self):
         """Validate contributed tables; drop invalid, duplicate and benchmark rows; hash; join."""
-        from pipeline.contributions import integrate_contributed_data
+        from pipeline.data.contributions import integrate_contributed_data
 
         integration, self.benchmark_data = integrate_contributed_data(
             self.inputs, self.schema, self.baseline_info.classes, self.base_data, self.settings.data
@@ -74,7 +74,7 @@ class HokusaiEvaluationFlow(FlowSpec):
     @step
     def train_new_model(self):
         """Same estimator, hyper-parameters and seed as the baseline, on base + contributed rows."""
-        from pipeline.training import train_candidate
+        from pipeline.modelling.training import train_candidate
 
         self.candidate_model, self.candidate_model_bytes, self.candidate_info = train_candidate(
             self.baseline_model, self.baseline_info, self.training_data, self.schema
@@ -86,7 +86,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         """Score both models on the same benchmark rows."""
         from pathlib import Path
 
-        from pipeline.evaluation import evaluate_on_benchmark
+        from pipeline.scoring.evaluation import evaluate_on_benchmark
 
         self.benchmark_info, self.baseline_metrics, self.candidate_metrics, self.predictions = evaluate_on_benchmark(
             self.baseline_model, self.candidate_model, self.benchmark_data, self.inputs.benchmark,
@@ -99,7 +99,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         """Per-metric deltas, DeltaOne in bps with its bootstrap CI, the gate, attribution."""
         from pathlib import Path
 
-        from pipeline.delta import compare_and_attribute
+        from pipeline.scoring.delta import compare_and_attribute
 
         self.delta = compare_and_attribute(
             self.settings, self.baseline_metrics, self.candidate_metrics, self.predictions,
@@ -113,7 +113,7 @@ class HokusaiEvaluationFlow(FlowSpec):
     @step
     def generate_attestation_output(self):
         """Deterministic evidence and its hash (typed data is built at `hokusai attest`)."""
-        from pipeline.attestation import evidence_for_run
+        from pipeline.attest.evidence import evidence_for_run
 
         self.attestation = evidence_for_run(
             self.settings, self.dry_run, self.baseline_info, self.candidate_info,
@@ -126,7 +126,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         """Record params, metrics, models and evidence in MLflow; log a summary."""
         from pathlib import Path
 
-        from pipeline.tracking import log_run
+        from pipeline.runs.tracking import log_run
 
         self.tracking = log_run(
             settings=self.settings, project_dir=Path(self.project_dir).resolve(), dry_run=self.dry_run,

@@ -225,7 +225,7 @@ def init_project(root: Path, example: str = DEFAULT_EXAMPLE, force: bool = False
     """Write a project into `root` (created when missing). Refuses, before writing anything,
     when one of its files exists already, unless `force` (then only those files are replaced;
     an existing .gitignore is extended, never replaced)."""
-    from pipeline.inputs import DEMO_WALLETS
+    from pipeline.data.inputs import DEMO_WALLETS
 
     if example not in EXAMPLES:
         raise InputError(f"Unknown example {example!r}; use one of {', '.join(EXAMPLES)}.")

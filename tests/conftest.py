@@ -52,7 +52,7 @@ def project_run(tmp_path_factory: pytest.TempPathFactory):
     from its base data), read back through the Client API."""
     from metaflow import Runner
 
-    from pipeline.runs import FLOW_FILE, metaflow_env
+    from pipeline.runs.runner import FLOW_FILE, metaflow_env
 
     project = make_project(tmp_path_factory.mktemp("project"))
     env = {**os.environ, **metaflow_env(project)}

@@ -136,7 +136,7 @@ def wine_run(tmp_path_factory):
 
 @pytest.mark.timeout(600)
 def test_wine_project_runs_right_after_init(wine_run):
-    from pipeline.models import fit
+    from pipeline.modelling.models import fit
 
     root, summary, stderr = wine_run
     metrics = {m["metric"]: m for m in summary["metrics"]}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.tables import Schema, content_sha256, read_table
+from pipeline.data.tables import Schema, content_sha256, read_table
 from tests.conftest import ALICE, BOB, FIXTURES, invoke
 
 pytestmark = pytest.mark.timeout(120)

@@ -1,0 +1,212 @@
+"""generate_attestation_output: the evidence document of an evaluation and its hash.
+
+The evidence holds only deterministic facts (no timestamps, run ids or paths), so identical
+inputs give a byte-identical canonical form on any machine. Scores appear as integer basis
+points only. The EIP-712 typed data is built later by `hokusai attest` (its deadline is set
+at signing time) from this evidence; see `pipeline.attest.eip712`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pipeline import __version__
+from pipeline.modelling.baseline import ModelInfo
+from pipeline.data.contributions import Contribution
+from pipeline.scoring.delta import Delta
+from pipeline.scoring.evaluation import BenchmarkInfo
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
+
+EVIDENCE_SCHEMA = "hokusai.evidence/v1"
+
+
+def build_evidence(
+    *,
+    model_id: int,
+    config_hash: str,
+    seed: int,
+    dry_run: bool,
+    benchmark_spec_id: str,
+    metric_family: str,
+    baseline: ModelInfo,
+    candidate: ModelInfo,
+    benchmark: BenchmarkInfo,
+    contributions: list[Contribution],
+    delta: Delta,
+) -> dict[str, Any]:
+    """The evidence document (camelCase keys, integers and strings only)."""
+    return {
+        "schema": EVIDENCE_SCHEMA,
+        "tool": {"name": "hokusai-pipeline", "version": __version__},
+        "modelId": str(model_id),
+        "configHash": config_hash,
+        "seed": seed,
+        "dryRun": dry_run,
+        "baseline": {"source": baseline.source, "estimator": baseline.estimator,
+                     "sha256": baseline.sha256, "commitment": baseline.sha256},
+        "candidate": {"estimator": candidate.estimator, "sha256": candidate.sha256,
+                      "commitment": candidate.sha256, "trainingRows": candidate.training_rows},
+        "benchmark": {"specId": benchmark_spec_id, "sha256": benchmark.sha256, "rows": benchmark.rows},
+        "contributions": [
+            {"wallet": c.wallet, "contentSha256": c.content_sha256, "fileSha256": c.file_sha256,
+             "rowsIn": c.rows_in, "rowsKept": c.rows_kept, "duplicatesDropped": c.duplicates_dropped,
+             "benchmarkRowsDropped": c.benchmark_rows_dropped, "invalidRowsDropped": c.invalid_rows_dropped}
+            for c in contributions
+        ],
+        "contributors": [
+            {"wallet": c.wallet, "rows": c.rows, "valueBps": c.value_bps, "weightBps": c.weight_bps}
+            for c in delta.contributors
+        ],
+        "metrics": {
+            "primary": delta.primary_metric,
+            "family": metric_family,
+            "baselineBps": {m.metric: m.baseline_bps for m in delta.metrics},
+            "candidateBps": {m.metric: m.candidate_bps for m in delta.metrics},
+        },
+        "delta": {
+            "deltaOneBps": delta.deltaone_bps,
+            "deltaOnePp": delta.deltaone_pp,
+            "perMetricBps": {m.metric: m.delta_bps for m in delta.metrics},
+            "ci": None if delta.ci is None else {
+                "lowBps": delta.ci.low_bps, "highBps": delta.ci.high_bps, "resamples": delta.ci.resamples,
+                "confidenceBps": round(delta.ci.confidence * 10000), "method": delta.ci.method,
+                "seed": delta.ci.seed,
+            },
+            "weightMethod": delta.weight_method,
+            "retrainings": delta.retrainings,
+        },
+        "gate": {
+            "passed": delta.passed,
+            "conditions": [
+                {"name": g.name, "value": g.value, "threshold": g.threshold, "passed": g.passed}
+                for g in delta.gate
+            ],
+        },
+    }
+
+
+def evidence_for_run(
+    settings: Settings, dry_run: bool, baseline: ModelInfo, candidate: ModelInfo,
+    benchmark: BenchmarkInfo, contributions: list[Contribution], delta: Delta,
+) -> dict[str, Any]:
+    """Step `generate_attestation_output`: the evidence and its `attestationHash`."""
+    from pipeline.config import config_hash
+    from pipeline.attest.eip712 import attestation_hash
+
+    evidence = build_evidence(
+        model_id=settings.model.id, config_hash=config_hash(settings), seed=settings.evaluation.seed,
+        dry_run=dry_run, benchmark_spec_id=settings.attestation.benchmark_spec_id,
+        metric_family=settings.attestation.metric_family, baseline=baseline, candidate=candidate,
+        benchmark=benchmark, contributions=contributions, delta=delta,
+    )
+    return {"evidence": evidence, "attestationHash": attestation_hash(evidence)}
+
+
+# --- the attestation document (built at `hokusai attest`, after the run) -----------------
+
+SECONDS_PER_DAY = 86400
+
+
+def mint_message(
+    evidence: dict[str, Any], attestation_hash: str, *, pipeline_run_id: str, deadline: int,
+    max_cost_usd_micro: int, actual_cost_usd_micro: int, baseline_commitment: str = "",
+) -> dict[str, Any]:
+    """The MintRequest message: every value taken from the evidence, except the run id,
+    the deadline, the cost fields and an optional baseline commitment override."""
+    from pipeline.attest.eip712 import idempotency_key, keccak_text
+    from pipeline.errors import AttestationError
+
+    unattributed = [c for c in evidence["contributors"] if not c["wallet"]]
+    if unattributed:
+        raise AttestationError(
+            f"{sum(c['rows'] for c in unattributed)} contributed rows carry no wallet, so the run "
+            "cannot be attested; run again with --contrib FILE:WALLET."
+        )
+    primary = evidence["metrics"]["primary"]
+    return {
+        "modelId": int(evidence["modelId"]),
+        "payload": {
+            "pipelineRunId": pipeline_run_id,
+            "baselineScoreBps": evidence["metrics"]["baselineBps"][primary],
+            "candidateScoreBps": evidence["metrics"]["candidateBps"][primary],
+            "maxCostUsdMicro": max_cost_usd_micro,
+            "actualCostUsdMicro": actual_cost_usd_micro,
+            "totalSamples": evidence["benchmark"]["rows"],
+            "anchors": {
+                "benchmarkSpecHash": keccak_text(evidence["benchmark"]["specId"]),
+                "datasetHash": evidence["benchmark"]["sha256"],
+                "attestationHash": attestation_hash,
+                "idempotencyKey": idempotency_key(evidence["modelId"], attestation_hash),
+                "metricName": primary,
+                "metricFamily": evidence["metrics"]["family"],
+            },
+            "baselineCommitment": baseline_commitment or evidence["baseline"]["commitment"],
+            "candidateCommitment": evidence["candidate"]["commitment"],
+            "deadline": deadline,
+        },
+        "contributors": [{"walletAddress": c["wallet"], "weight": c["weightBps"]} for c in evidence["contributors"]],
+    }
+
+
+def build_attestation(
+    evidence: dict[str, Any], attestation_hash: str, *, pipeline_run_id: str, chain_id: int,
+    verifying_contract: str, deadline: int, max_cost_usd_micro: int = 0,
+    actual_cost_usd_micro: int = 0, baseline_commitment: str = "",
+) -> dict[str, Any]:
+    """The unsigned `hokusai.attestation/v1` document; contract rules checked before output."""
+    from pipeline.attest.eip712 import SCHEMA, build_typed_data, digest
+
+    message = mint_message(
+        evidence, attestation_hash, pipeline_run_id=pipeline_run_id, deadline=deadline,
+        max_cost_usd_micro=max_cost_usd_micro, actual_cost_usd_micro=actual_cost_usd_micro,
+        baseline_commitment=baseline_commitment,
+    )
+    typed = build_typed_data(chain_id=chain_id, verifying_contract=verifying_contract, message=message)
+    return {"schema": SCHEMA, "evidence": evidence, "attestationHash": attestation_hash,
+            "typedData": typed, "digest": digest(typed), "signatures": [], "signers": []}
+
+
+def refuse_unfit_for_signing(evidence: dict[str, Any], force: bool) -> None:
+    """A dry-run or a failed gate must not mint: signing it needs an explicit --force."""
+    from pipeline.errors import AttestationError
+
+    if force:
+        return
+    if evidence["dryRun"]:
+        raise AttestationError(
+            "This run is a dry-run and cannot be signed; attest a real `hokusai run`, or pass "
+            "--force to sign it anyway (its evidence stays marked dryRun)."
+        )
+    if not evidence["gate"]["passed"]:
+        raise AttestationError(
+            "This run failed the DeltaOne gate and cannot be signed; pass --force to sign it "
+            "anyway (its evidence stays marked gate.passed = false)."
+        )
+
+
+def evidence_matches_message(doc: dict[str, Any]) -> tuple[bool, str]:
+    """Does the signed message say what the evidence says? (scores, samples, anchors,
+    commitments, contributors). Returns (ok, what differs)."""
+    evidence, payload = doc["evidence"], doc["typedData"]["message"]["payload"]
+    expected = mint_message(
+        evidence, doc["attestationHash"], pipeline_run_id=payload["pipelineRunId"],
+        deadline=int(payload["deadline"]), max_cost_usd_micro=int(payload["maxCostUsdMicro"]),
+        actual_cost_usd_micro=int(payload["actualCostUsdMicro"]),
+        baseline_commitment=payload["baselineCommitment"],
+    )
+    from pipeline.attest.eip712 import build_typed_data
+
+    domain = doc["typedData"]["domain"]
+    rebuilt = build_typed_data(chain_id=int(domain["chainId"]), verifying_contract=domain["verifyingContract"],
+                               message=expected)["message"]
+    actual = doc["typedData"]["message"]
+    diffs = [f"{section}.{key}" for section, a, b in (("payload", rebuilt["payload"], actual["payload"]),)
+             for key in a if a[key] != b.get(key)]
+    if rebuilt["modelId"] != actual["modelId"]:
+        diffs.insert(0, "modelId")
+    if rebuilt["contributors"] != actual["contributors"]:
+        diffs.append("contributors")
+    if diffs:
+        return False, "message differs from evidence in " + ", ".join(diffs)
+    return True, "message matches evidence (scores, samples, anchors, commitment, contributors)"

@@ -1,0 +1,324 @@
+"""Reading tables from bytes (format by suffix; CSV encoding and delimiter sniffed), writing
+them back, and the content hash of a table.
+
+Contributed files are read into bytes once (in the flow's `start`), hashed, parsed here and
+cleaned; only the cleaned table travels on as an artifact, never the raw bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.config import ModelSection
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
+           ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def sha256_hex(data: bytes) -> str:
+    """`0x` + lowercase sha256: the one hash format of the evidence."""
+    return "0x" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What a table must hold: feature columns (in model order) and the target."""
+
+    features: tuple[str, ...]
+    target: str
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.features, self.target]
+
+
+def table_format(name: str) -> str:
+    """The format of a file from its suffix, or a DataError naming the supported ones."""
+    suffix = name[name.rfind("."):].lower() if "." in name else ""
+    if suffix not in FORMATS:
+        raise DataError(
+            f"{name}: unsupported file type {suffix or '(none)'!r}; use one of "
+            f"{', '.join(sorted(FORMATS))}."
+        )
+    return FORMATS[suffix]
+
+
+def resolve_schema(base: pd.DataFrame, spec: ModelSection, name: str) -> Schema:
+    """The configured features, or every base column but the target."""
+    if spec.target not in base.columns:
+        raise DataError(
+            f"{name}: has no target column {spec.target!r}; set [model] target to one of "
+            f"{', '.join(map(str, base.columns[:8]))}."
+        )
+    features = spec.features or [str(c) for c in base.columns if c != spec.target]
+    return Schema(tuple(features), spec.target)
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """How a file was read: its format and, for CSV/TSV, the encoding and delimiter found."""
+
+    format: str
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"format": self.format, "encoding": self.encoding, "delimiter": self.delimiter}
+
+
+#: Encodings tried, in order: UTF-8 with a byte-order mark, UTF-8, else Latin-1 (which reads
+#: any byte, so it is the fallback; Windows-1252 exports read as Latin-1 but for € and quotes).
+ENCODINGS = ("utf-8-sig", "utf-8", "latin-1")
+DELIMITERS = (",", ";", "\t")
+_SNIFF_BYTES = 64 * 1024
+_CHUNK = 1 << 20
+
+
+def sniff_encoding(name: str, data: bytes) -> str:
+    """`utf-8-sig` (BOM), `utf-8` (valid throughout), else `latin-1`. UTF-16 is refused."""
+    import codecs
+
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(f"{name}: is encoded as UTF-16; save it as UTF-8 (or Latin-1) and try again.")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(view), _CHUNK):  # chunked: no full decoded copy in memory
+            decoder.decode(view[start:start + _CHUNK])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter among `,` `;` tab that splits the first lines into the same number (> 1)
+    of fields, the most fields winning; else the one giving the header the most fields; ties
+    go to the earlier of `,` `;` tab. Quotes are respected."""
+    import csv
+
+    lines = sample.splitlines()
+    if len(sample) >= _SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a cut sample may be partial
+    lines = [line for line in lines[:20] if line.strip()]
+    if not lines:
+        return ","
+    consistent, header = {}, {}
+    for delimiter in DELIMITERS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        header[delimiter] = counts[0] if counts else 0
+        if counts and min(counts) == max(counts) > 1:
+            consistent[delimiter] = counts[0]
+    pool = consistent or header
+    return max(DELIMITERS, key=lambda d: (pool.get(d, 0), -DELIMITERS.index(d)))
+
+
+def _read_delimited(name: str, data: bytes, tab: bool, max_rows: int | None) -> tuple[Any, TableInfo]:
+    import pandas as pd
+
+    encoding = sniff_encoding(name, data)
+    if tab:
+        delimiter = "\t"
+    else:
+        delimiter = sniff_delimiter(data[:_SNIFF_BYTES].decode(encoding, errors="replace"))
+    frame = pd.read_csv(io.BytesIO(data), sep=delimiter, encoding=encoding, nrows=max_rows)
+    return frame, TableInfo("tsv" if tab else "csv", encoding, delimiter)
+
+
+def read_table(name: str, data: bytes, max_rows: int | None = None) -> pd.DataFrame:
+    """Parse `data` (the bytes of file `name`) into a DataFrame; errors name the file."""
+    return read_table_info(name, data, max_rows)[0]
+
+
+def read_table_info(name: str, data: bytes, max_rows: int | None = None) -> tuple[pd.DataFrame, TableInfo]:
+    """Parse `data` (the bytes of file `name`) into a DataFrame (index 0..n-1, so row r+1 of
+    the data is index r), and say how it was read. CSV: encoding and delimiter are sniffed
+    (see `sniff_encoding`, `sniff_delimiter`); TSV: tab. Errors name the file."""
+    import pandas as pd
+
+    kind = table_format(name)
+    if not data or data.isspace():  # (no copy: `strip()` would copy a large file)
+        raise DataError(f"{name}: has no data rows; add rows or drop the file.")
+    info = TableInfo(kind)
+    try:
+        if kind in ("csv", "tsv"):
+            frame, info = _read_delimited(name, data, kind == "tsv", max_rows)
+        elif kind == "parquet":
+            frame = pd.read_parquet(io.BytesIO(data))
+        else:
+            if data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]
+            # dtype=False: keep JSON's own types; else pandas turns numbers in columns named
+            # like `*_time`, `*_at` or `date` into datetimes, unlike the same file as CSV.
+            # precise_float: without it pandas' JSON parser rounds 0.1088 to 0.10880000000000001
+            frame = pd.read_json(io.BytesIO(data), orient="records", lines=kind == "jsonl", dtype=False,
+                                 precise_float=True)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every parser failure is the file's fault
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{name}: cannot be read as {kind} ({first}); check the file's format.") from None
+    if frame.empty:
+        raise DataError(f"{name}: has no data rows; add rows or drop the file.")
+    frame = frame.head(max_rows) if max_rows else frame
+    return frame.reset_index(drop=True), info
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write `frame` in the format of `path`'s suffix (CSV: UTF-8, comma), atomically: a
+    temporary file in the same folder is renamed over `path`, so it is never half-written."""
+    import os
+    import tempfile
+
+    kind = table_format(path.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        if kind in ("csv", "tsv"):
+            frame.to_csv(tmp, index=False, sep="\t" if kind == "tsv" else ",")
+        elif kind == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:  # Python's json: shortest round-trip floats (pandas' to_json keeps 10-15 digits)
+            import json
+
+            records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+            with open(tmp, "w", encoding="utf-8") as out:
+                if kind == "jsonl":
+                    out.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+                else:
+                    json.dump(records, out, ensure_ascii=False, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+#: Rows hashed per block: bounds the memory of `content_sha256` whatever the table size.
+_HASH_BLOCK = 65536
+_MISSING, _NUMBER, _BOOL, _TEXT = 0, 1, 2, 3
+
+
+
+def _fixed_kind(dtype: Any) -> int | None:
+    """_NUMBER or _BOOL when every cell of a column of this dtype has a fixed-size form."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(dtype):
+        return _BOOL if dtype == bool else None  # nullable booleans may hold NA: cell by cell
+    return _NUMBER if pd.api.types.is_numeric_dtype(dtype) else None
+
+
+def _fixed_block(part: Any, columns: list[Any], kinds: list[int]) -> Any:
+    """(n, 9 * k) uint8: the cells of k numeric/boolean columns, row by row."""
+    import numpy as np
+
+    values = part[columns].to_numpy(dtype=np.float64, na_value=np.nan) + 0.0  # + 0.0: -0.0 -> 0.0
+    n, k = values.shape
+    cells = np.zeros((n, k, 9), dtype=np.uint8)
+    missing = np.isnan(values)
+    if not missing.any() and _BOOL not in kinds:  # the common case: plain numbers
+        cells[:, :, 0] = _NUMBER
+        cells[:, :, 1:] = np.ascontiguousarray(values, dtype=">f8").view(np.uint8).reshape(n, k, 8)
+        return cells.reshape(n, k * 9)
+    tag = np.where(missing, _MISSING, np.asarray(kinds, dtype=np.uint8)[None, :]).astype(np.uint8)
+    cells[:, :, 0] = tag
+    number = tag == _NUMBER
+    cells[:, :, 1:] = np.ascontiguousarray(np.where(number, values, 0.0), dtype=">f8").view(np.uint8).reshape(n, k, 8) * number[:, :, None]
+    cells[:, :, 1] += ((tag == _BOOL) & (values != 0)).astype(np.uint8)
+    return cells.reshape(n, k * 9)
+
+
+def _text_cells(column: Any) -> list[bytes]:
+    """Cell by cell, for columns that may hold text (or mixed values)."""
+    import numpy as np
+    import pandas as pd
+
+    out: list[bytes] = []
+    missing = bytes(9)
+    for value in column.tolist():
+        if isinstance(value, (bool, np.bool_)):
+            out.append(bytes([_BOOL, int(value)]) + bytes(7))
+        elif value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            out.append(missing)
+        elif isinstance(value, (int, float, np.number)):
+            out.append(bytes([_NUMBER]) + np.array([float(value) + 0.0], dtype=">f8").tobytes())
+        else:
+            text = str(value).encode("utf-8")
+            out.append(bytes([_TEXT]) + len(text).to_bytes(4, "big") + text)
+    return out
+
+
+def _row_digests(part: Any, columns: list[Any]) -> list[bytes]:
+    """sha256 of each row's canonical bytes (its cells in column order, concatenated)."""
+    import numpy as np
+
+    runs: list[tuple[list[Any], list[int]] | list[bytes]] = []  # fixed-size column runs, or text cells
+    for column in columns:
+        kind = _fixed_kind(part[column].dtype)
+        if kind is None:
+            runs.append(_text_cells(part[column]))
+        elif runs and isinstance(runs[-1], tuple):
+            runs[-1][0].append(column)
+            runs[-1][1].append(kind)
+        else:
+            runs.append(([column], [kind]))
+    sha = hashlib.sha256
+    parts = []
+    for run in runs:
+        if isinstance(run, tuple):
+            block = _fixed_block(part, *run)
+            width, data = block.shape[1], block.tobytes()
+            if len(runs) == 1:
+                return [sha(data[i:i + width]).digest() for i in range(0, len(data), width)]
+            parts.append([data[i:i + width] for i in range(0, len(data), width)])
+        else:
+            parts.append(run)
+    return [sha(b"".join(row)).digest() for row in zip(*parts)]
+
+
+def _sorted_bytes(digests: list[bytes]) -> bytes:
+    """32-byte digests sorted bytewise and concatenated (numpy sorts raw `V32` items by their
+    bytes, much faster than a million Python comparisons)."""
+    import numpy as np
+
+    return np.sort(np.frombuffer(b"".join(digests), dtype="V32")).tobytes() if digests else b""
+
+
+def content_sha256(frame: pd.DataFrame) -> str:
+    """`0x` + sha256 of the canonical form of a table's rows (`hokusai.content/v2`).
+
+    The same rows give the same hash whatever the file format (CSV, TSV, JSON, JSON Lines,
+    Parquet), the encoding or delimiter, the column order and the row order:
+
+    1. Columns are sorted by name; `header` = their names as a JSON array (`json.dumps`
+       defaults: ASCII, `", "` between items), e.g. `["a", "b", "target"]`.
+    2. Each cell becomes bytes by its value, not by the column's type: a number (integer or
+       float, so `1`, `1.0` and `"1"` read as 1 are equal) is `0x01` + its float64 in
+       big-endian order (-0.0 as 0.0); a boolean is `0x02` + `0x00`/`0x01` + 7 zero bytes;
+       a missing value (empty, NaN, null) is 9 zero bytes; anything else is text: `0x03` +
+       the length of its UTF-8 bytes (4 bytes, big-endian) + those bytes.
+    3. A row's bytes are its cells in column order; its digest is their sha256.
+    4. The hash is sha256(header UTF-8 + `\\n` + the row digests sorted bytewise and
+       concatenated). Duplicate rows count as often as they occur.
+
+    Rows are hashed in blocks, so memory stays bounded (about 100 bytes per row)."""
+    import json
+
+    columns = sorted(frame.columns, key=str)
+    digests: list[bytes] = []
+    for start in range(0, len(frame), _HASH_BLOCK):
+        digests.extend(_row_digests(frame.iloc[start:start + _HASH_BLOCK], columns))
+    digest = hashlib.sha256(json.dumps([str(c) for c in columns]).encode() + b"\n")
+    digest.update(_sorted_bytes(digests))
+    return "0x" + digest.hexdigest()

@@ -1,0 +1,92 @@
+"""load_baseline_model: the model to beat, from a skops file or trained from the base data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import ModelError
+from pipeline.data.tables import resolve_schema, sha256_hex
+from pipeline.modelling.models import dump_model, estimator_name, fit, load_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.config import ModelSection, Settings
+    from pipeline.data.contributions import Inputs
+    from pipeline.data.tables import Schema
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Facts about a model artifact. `sha256` is of the stored skops bytes, which are kept."""
+
+    source: str
+    estimator: str
+    sha256: str
+    classes: list[Any]
+    training_rows: int | None
+
+
+def _classes(model: Any) -> list[Any]:
+    return [c.item() if hasattr(c, "item") else c for c in model.classes_]
+
+
+def load_baseline_model(
+    model_file: tuple[str, bytes] | None,
+    base: pd.DataFrame,
+    schema: Schema,
+    spec: ModelSection,
+    seed: int,
+) -> tuple[Any, bytes, ModelInfo]:
+    """Load `model_file` (name, bytes) when given, else fit the configured estimator on
+    `base`. Returns the model, its stored bytes and its info."""
+    if model_file is None:
+        if base[schema.target].nunique() < 2:
+            from pipeline.errors import DataError
+
+            raise DataError(
+                f"The base data holds a single class in {schema.target!r}; a classifier needs at "
+                "least two: add rows of the other classes."
+            )
+        model = fit(spec.estimator, dict(spec.params), seed, base[list(schema.features)], base[schema.target])
+        data = dump_model(model)
+        info = ModelInfo(f"trained:{spec.estimator}", spec.estimator, sha256_hex(data), _classes(model), len(base))
+        return model, data, info
+    name, data = model_file
+    model = load_model(data, name)
+    expected = getattr(model, "n_features_in_", None)
+    if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
+        raise ModelError(f"{name}: the model is not a fitted classifier; fit it before saving.")
+    if expected != len(schema.features):
+        raise ModelError(
+            f"{name}: the model expects {expected} features but the schema has "
+            f"{len(schema.features)}; set [model] features to the model's columns."
+        )
+    return model, data, ModelInfo(f"file:{PurePath(name).name}", estimator_name(model), sha256_hex(data),
+                                  _classes(model), None)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    model: Any
+    model_bytes: bytes
+    info: ModelInfo
+    schema: Schema
+    base_data: Any  # pd.DataFrame, schema columns
+
+
+def prepare_baseline(settings: Settings, inputs: Inputs) -> Baseline:
+    """Step `load_baseline_model`: read the base data, fix the schema, load or train."""
+    from pipeline.data.contributions import conform
+    from pipeline.data.tables import read_table
+
+    name, data = inputs.base
+    raw = read_table(name, data, settings.data.max_rows)
+    schema = resolve_schema(raw, settings.model, name)
+    base = conform(raw, schema, name, classes=None)
+    model, model_bytes, info = load_baseline_model(
+        inputs.baseline_model, base, schema, settings.model, settings.evaluation.seed
+    )
+    return Baseline(model, model_bytes, info, schema, base)

@@ -1,0 +1,35 @@
+"""train_new_model: the candidate is the baseline's own estimator, same hyper-parameters and
+seed (a scikit-learn clone), fitted on base + contributed rows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pipeline.modelling.baseline import ModelInfo, _classes
+from pipeline.data.tables import sha256_hex
+from pipeline.modelling.models import dump_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.data.tables import Schema
+
+
+def train_candidate(
+    baseline_model: Any, baseline_info: ModelInfo, training_data: pd.DataFrame, schema: Schema
+) -> tuple[Any, bytes, ModelInfo]:
+    """Fit a clone of the baseline on `training_data`; return model, stored bytes, info."""
+    model = fit_clone(baseline_model, training_data, schema)
+    data = dump_model(model)
+    info = ModelInfo(
+        source="candidate", estimator=baseline_info.estimator, sha256=sha256_hex(data),
+        classes=_classes(model), training_rows=len(training_data),
+    )
+    return model, data, info
+
+
+def fit_clone(baseline_model: Any, rows: pd.DataFrame, schema: Schema) -> Any:
+    """The baseline's estimator, hyper-parameters and seed, fitted on `rows`."""
+    from sklearn.base import clone
+
+    return clone(baseline_model).fit(rows[list(schema.features)], rows[schema.target])

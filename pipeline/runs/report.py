@@ -1,0 +1,406 @@
+"""What `hokusai inspect` and `hokusai runs` show: plain dicts built from a Metaflow Client
+`Run` and its artifacts. The CLI renders them as tables or prints them as JSON; nothing here
+prints. Every function takes duck-typed Client objects, so it is testable with fakes.
+
+Only artifacts the flow already writes are read (settings, baseline_info, contributions,
+candidate_info, benchmark_info, delta, attestation, tracking, mlflow_run_id, and the
+parameters dry_run / contrib_files / project_dir), each from the step that produced it.
+Derived here, not stored by the flow: statuses and durations (from task timestamps), the
+absolute delta of each metric as a score (candidate - baseline), contributors joined with
+their files, the gate's reasons, the MLflow `runs:/` URI and the resume commands."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pipeline.runs.runner import FLOW_NAME, INTERRUPTED_TAG, STEPS
+
+INSPECT_SCHEMA = "hokusai.inspect/v1"
+RUNS_SCHEMA = "hokusai.runs/v1"
+
+SUCCESSFUL, FAILED, RUNNING, NOT_REACHED = "successful", "failed", "running", "not reached"
+STDERR_TAIL_LINES = 12
+
+#: Which step writes each artifact the report reads (read only once that step succeeded).
+PRODUCER = {
+    "settings": "start", "dry_run": "start", "contrib_files": "start", "project_dir": "start",
+    "code_version": "start",
+    "baseline_info": "load_baseline_model",
+    "contributions": "integrate_contributed_data",
+    "candidate_info": "train_new_model",
+    "benchmark_info": "evaluate_on_benchmark",
+    "delta": "compare_and_output_delta",
+    "attestation": "generate_attestation_output",
+    "tracking": "monitor_and_log", "mlflow_run_id": "monitor_and_log",
+}
+
+
+# --- time --------------------------------------------------------------------------------
+
+def iso(moment: datetime | None) -> str | None:
+    """A Client timestamp (naive local time) as ISO 8601 UTC with milliseconds, or None."""
+    if moment is None:
+        return None
+    aware = moment.astimezone(timezone.utc)  # a naive datetime is taken as local time
+    return aware.strftime("%Y-%m-%dT%H:%M:%S.") + f"{aware.microsecond // 1000:03d}Z"
+
+
+def seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+# --- commands a user can type ------------------------------------------------------------
+
+def resume_command(run_id: str, project_dir: Path | None = None, step: str | None = None) -> str:
+    """`hokusai resume ID` (+ `--project DIR` when the project is not the current folder,
+    + `--step S` to re-run from an earlier step)."""
+    parts = ["hokusai", "resume", run_id]
+    if project_dir is not None:
+        parts += ["--project", str(project_dir)]
+    if step is not None:
+        parts += ["--step", step]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def project_arg(project_dir: Path, cwd: Path | None = None) -> Path | None:
+    """The project to name in a printed command: None when it is the current folder."""
+    here = (cwd or Path.cwd()).resolve()
+    return None if project_dir.resolve() == here else project_dir
+
+
+# --- steps -------------------------------------------------------------------------------
+
+def task_status(task: Any, interrupted: bool = False) -> str:
+    """successful; failed (ended without success, including a task that was killed); or
+    running (no end recorded yet: unless the run was interrupted, then it is failed)."""
+    if task.successful:
+        return SUCCESSFUL
+    if task.finished_at is not None or task.exception is not None or interrupted:
+        return FAILED
+    return RUNNING
+
+
+def interrupted(run: Any) -> bool:
+    """Whether `hokusai run`/`resume` recorded that this run was stopped (Ctrl-C)."""
+    try:
+        return INTERRUPTED_TAG in run.user_tags
+    except Exception:  # noqa: BLE001 - tags are a nicety
+        return False
+
+
+def _step(run: Any, name: str) -> Any | None:
+    try:
+        return run[name]
+    except KeyError:
+        return None
+
+
+def _task(run: Any, name: str) -> Any | None:
+    step = _step(run, name)
+    if step is None:
+        return None
+    tasks = list(step)
+    return tasks[0] if tasks else None
+
+
+def _metadata(task: Any) -> dict[str, Any]:
+    try:
+        return task.metadata_dict
+    except Exception:  # noqa: BLE001 - metadata is a nicety, never a reason to fail
+        return {}
+
+
+def _origin(task: Any) -> str | None:
+    """The run that `resume` continued, recorded on every task of a resumed run; else None."""
+    origin = _metadata(task).get("origin-run-id")
+    return None if origin in (None, "", "None") else origin
+
+
+def _cloned(task: Any) -> bool:
+    """Whether `resume` copied this task from the original run instead of running it."""
+    return _metadata(task).get("origin-task-id") not in (None, "", "None")
+
+
+def resumed_from(run: Any) -> str | None:
+    """The run this one resumed (from its `start` task's metadata), else None."""
+    task = _task(run, "start")
+    return _origin(task) if task is not None else None
+
+
+def step_rows(run: Any) -> list[dict[str, Any]]:
+    """One row per flow step, in flow order: status, start, end, duration, cloned."""
+    stopped = interrupted(run)
+    rows = []
+    for name in STEPS:
+        step = _step(run, name)
+        tasks = list(step) if step is not None else []
+        if not tasks:
+            rows.append({"name": name, "status": NOT_REACHED, "started_at": None, "finished_at": None,
+                         "duration_s": None, "cloned": False, "task": None})
+            continue
+        statuses = [task_status(t, stopped) for t in tasks]
+        status = FAILED if FAILED in statuses else RUNNING if RUNNING in statuses else SUCCESSFUL
+        started = min(t.created_at for t in tasks)
+        ends = [t.finished_at for t in tasks]
+        finished = None if any(e is None for e in ends) else max(ends)
+        rows.append({
+            "name": name, "status": status, "started_at": iso(started), "finished_at": iso(finished),
+            "duration_s": seconds(started, finished), "cloned": all(_cloned(t) for t in tasks),
+            "task": tasks[0].pathspec,
+        })
+    return rows
+
+
+def run_end(run: Any, status: str) -> datetime | None:
+    """When a run ended: its finish time, or for a failed run the end of its last task."""
+    if status == SUCCESSFUL:
+        return run.finished_at
+    if status == FAILED:
+        ends = [t.finished_at for s in run for t in s if t.finished_at is not None]
+        return max(ends) if ends else None
+    return None
+
+
+def run_status(run: Any, steps: list[dict[str, Any]] | None = None) -> str:
+    if run.successful:
+        return SUCCESSFUL
+    steps = step_rows(run) if steps is None else steps
+    return FAILED if interrupted(run) or any(s["status"] == FAILED for s in steps) else RUNNING
+
+
+# --- artifacts ---------------------------------------------------------------------------
+
+def artifact(run: Any, name: str) -> Any | None:
+    """Artifact `name` from the step that writes it, or None when that step has not
+    succeeded (a failed or unfinished run)."""
+    task = _task(run, PRODUCER[name])
+    if task is None or not task.successful:
+        return None
+    return getattr(task.data, name, None)
+
+
+def _ci(obj: Any) -> dict[str, Any] | None:
+    """A bootstrap confidence interval carried by a metric delta (`ci_low_bps`,
+    `ci_high_bps`) or by the delta (`ci`: low_bps, high_bps, confidence, ...), if any."""
+    low = getattr(obj, "ci_low_bps", None)
+    if low is not None:
+        return {"low_bps": low, "high_bps": getattr(obj, "ci_high_bps", None)}
+    interval = getattr(obj, "ci", None)
+    if interval is None or getattr(interval, "low_bps", None) is None:
+        return None
+    out = {"low_bps": interval.low_bps, "high_bps": getattr(interval, "high_bps", None)}
+    for extra in ("confidence", "resamples", "method", "seed"):
+        if getattr(interval, extra, None) is not None:
+            out[extra] = getattr(interval, extra)
+    return out
+
+
+def metric_rows(delta: Any, baseline: dict[str, float] | None, candidate: dict[str, float] | None) -> list[dict[str, Any]]:
+    """metric | baseline | candidate | abs delta (bps and score) | rel delta (| CI)."""
+    if delta is not None:
+        rows = []
+        for m in delta.metrics:
+            row = {"metric": m.metric, "baseline": m.baseline, "candidate": m.candidate,
+                   "baseline_bps": m.baseline_bps, "candidate_bps": m.candidate_bps,
+                   "delta_bps": m.delta_bps, "delta": m.candidate - m.baseline, "relative": m.relative}
+            if getattr(m, "higher_is_better", None) is not None:
+                row["higher_is_better"] = m.higher_is_better
+            ci = _ci(m)
+            if ci is not None:
+                confidence = getattr(getattr(delta, "ci", None), "confidence", None)
+                row["ci"] = ci if confidence is None else {**ci, "confidence": confidence}
+            rows.append(row)
+        return rows
+    if baseline is None or candidate is None:
+        return []
+    return [{"metric": k, "baseline": v, "candidate": candidate.get(k), "baseline_bps": None,
+             "candidate_bps": None, "delta_bps": None,
+             "delta": None if candidate.get(k) is None else candidate[k] - v,
+             "relative": None if not v or candidate.get(k) is None else (candidate[k] - v) / v}
+            for k, v in baseline.items()]
+
+
+_REASONS = {
+    "delta_bps": ("DeltaOne {value} bps reaches the minimum of {threshold} bps",
+                  "DeltaOne {value} bps is below the minimum of {threshold} bps"),
+    "ci_low_bps": ("the CI lower bound {value} bps is above {threshold} bps: the gain is unlikely to be noise",
+                   "the CI lower bound {value} bps is not above {threshold} bps: the gain may be noise"),
+    "benchmark_rows": ("the benchmark has {value} rows, at least the {threshold} required",
+                       "the benchmark has {value} rows, fewer than the {threshold} required"),
+}
+
+
+def gate_reason(condition: Any) -> str:
+    """Why one gate condition passed or failed, in words."""
+    ok, bad = _REASONS.get(condition.name, ("{name} = {value} meets {rule}", "{name} = {value} fails {rule}"))
+    template = ok if condition.passed else bad
+    return template.format(name=condition.name, value=condition.value, threshold=condition.threshold,
+                           rule=getattr(condition, "rule", condition.name))
+
+
+def verdict(delta: Any) -> dict[str, Any] | None:
+    if delta is None:
+        return None
+    out = {
+        "deltaone_bps": delta.deltaone_bps,
+        "deltaone_pp": delta.deltaone_pp,
+        "primary_metric": delta.primary_metric,
+        "passed": delta.passed,
+        "gate": [{"name": g.name, "rule": g.rule, "value": g.value, "threshold": g.threshold,
+                  "passed": g.passed, "reason": gate_reason(g)} for g in delta.gate],
+        "weight_method": delta.weight_method,
+        "notes": list(delta.notes),
+    }
+    ci = _ci(delta)
+    if ci is not None:
+        out["ci"] = ci
+    return out
+
+
+def contributor_rows(contributions: list[Any] | None, delta: Any) -> list[dict[str, Any]]:
+    """One entry per wallet (first-appearance order, as weighted): kept rows, weight, and the
+    files it brought with their hashes. Weights are None until the delta exists."""
+    if not contributions:
+        return []
+    credited = {c.wallet: c for c in delta.contributors} if delta is not None else {}
+    by_wallet: dict[str | None, dict[str, Any]] = {}
+    for c in contributions:
+        if c.wallet not in by_wallet:
+            credit = credited.get(c.wallet)
+            by_wallet[c.wallet] = {"wallet": c.wallet, "rows": 0,
+                                   "weight_bps": None if credit is None else credit.weight_bps,
+                                   "value_bps": getattr(credit, "value_bps", None), "files": []}
+        entry = by_wallet[c.wallet]
+        entry["rows"] += c.rows_kept
+        entry["files"].append({
+            "file": c.file, "content_sha256": c.content_sha256, "file_sha256": c.file_sha256,
+            "rows_in": c.rows_in, "rows_kept": c.rows_kept, "duplicates_dropped": c.duplicates_dropped,
+            "benchmark_rows_dropped": c.benchmark_rows_dropped,
+        })
+    return list(by_wallet.values())
+
+
+def failure(run: Any, steps: list[dict[str, Any]], project_dir: Path | None = None) -> dict[str, Any] | None:
+    """The failing step, its error, the end of its stderr and the commands that resume it."""
+    from pipeline.errors import INPUT_ERROR_TYPES
+
+    stopped = interrupted(run)
+    failed = next((s for s in steps if s["status"] == FAILED), None)
+    if failed is None and stopped:  # interrupted between two steps
+        failed = next((s for s in steps if s["status"] != SUCCESSFUL), None)
+    if failed is None:
+        return None
+    task = next((t for t in _step(run, failed["name"]) or [] if task_status(t, stopped) == FAILED), None)
+    exc = None if task is None else task.exception
+    if exc is not None:
+        kind = getattr(exc, "type", None) or type(exc).__name__
+        message = str(getattr(exc, "exception", exc)).strip()
+    elif stopped:
+        kind, message = None, "the run was interrupted (Ctrl-C) " + ("in this step" if task else "before this step")
+    else:
+        kind, message = None, "the task stopped without an exception (it was interrupted or killed)"
+    try:
+        stderr = (task.stderr or "") if task is not None else ""
+    except Exception:  # noqa: BLE001 - logs may be missing on a remote datastore
+        stderr = ""
+    tail = [line.rstrip() for line in stderr.splitlines() if line.strip()][-STDERR_TAIL_LINES:]
+    bad_input = kind in INPUT_ERROR_TYPES
+    return {
+        "step": failed["name"],
+        "task": None if task is None else task.pathspec,
+        "exception_type": kind,
+        "message": message,
+        "bad_input": bad_input,
+        "stderr_tail": tail,
+        # Inputs and settings are read in `start`: after fixing them, re-run from there.
+        "resume_command": resume_command(run.id, project_dir, "start" if bad_input else None),
+        "resume_from_start_command": resume_command(run.id, project_dir, "start"),
+    }
+
+
+def _tracking(tracking: dict[str, Any] | None, run_id: str | None) -> dict[str, Any] | None:
+    if tracking is None and run_id is None:
+        return None
+    tracking = dict(tracking or {})
+    rid = tracking.get("run_id", run_id)
+    return {"run_id": rid, "experiment_id": tracking.get("experiment_id"),
+            "tracking_uri": tracking.get("tracking_uri"), "run_uri": f"runs:/{rid}" if rid else None}
+
+
+def inspect_report(run: Any, project_dir: Path | None = None) -> dict[str, Any]:
+    """Everything `hokusai inspect` shows about one run (keys documented in docs/cli.md).
+    `project_dir` is named in the resume commands (None: the current folder)."""
+    steps = step_rows(run)
+    status = run_status(run, steps)
+    delta = artifact(run, "delta")
+    settings = artifact(run, "settings")
+    baseline_info = artifact(run, "baseline_info")
+    candidate_info = artifact(run, "candidate_info")
+    benchmark_info = artifact(run, "benchmark_info")
+    attestation = artifact(run, "attestation")
+    evaluated = _task(run, "evaluate_on_benchmark")
+    raw = (evaluated.data.baseline_metrics, evaluated.data.candidate_metrics) \
+        if evaluated is not None and evaluated.successful and delta is None else (None, None)
+    contrib_files = artifact(run, "contrib_files")
+    finished = run_end(run, status)
+    return {
+        "schema": INSPECT_SCHEMA,
+        "flow": FLOW_NAME,
+        "run_id": run.id,
+        "pathspec": run.pathspec,
+        "status": status,
+        "resumed_from": resumed_from(run),
+        "started_at": iso(run.created_at),
+        "finished_at": iso(finished),
+        "duration_s": seconds(run.created_at, finished),
+        "dry_run": artifact(run, "dry_run"),
+        "contrib_files": [s for s in (contrib_files or "").split(",") if s.strip()],
+        "code_version": artifact(run, "code_version"),
+        "steps": steps,
+        "primary_metric": delta.primary_metric if delta is not None
+        else settings.model.primary_metric if settings is not None else None,
+        "metrics": metric_rows(delta, *raw),
+        "verdict": verdict(delta),
+        "contributors": contributor_rows(artifact(run, "contributions"), delta),
+        "benchmark": None if benchmark_info is None else {
+            "name": benchmark_info.name, "sha256": benchmark_info.sha256, "rows": benchmark_info.rows,
+            "spec_id": settings.attestation.benchmark_spec_id if settings is not None else None},
+        "baseline": None if baseline_info is None else {
+            "source": baseline_info.source, "estimator": baseline_info.estimator, "sha256": baseline_info.sha256,
+            "training_rows": baseline_info.training_rows},
+        "candidate": None if candidate_info is None else {
+            "sha256": candidate_info.sha256, "training_rows": candidate_info.training_rows},
+        "attestation_hash": attestation["attestationHash"] if attestation else None,
+        "mlflow": _tracking(artifact(run, "tracking"), artifact(run, "mlflow_run_id")),
+        "failure": failure(run, steps, project_dir) if status == FAILED else None,
+    }
+
+
+def run_row(run: Any) -> dict[str, Any]:
+    """One line of `hokusai runs`: id, status, start, duration, dry-run, DeltaOne, gate."""
+    steps = None if run.successful else step_rows(run)
+    status = run_status(run, steps)
+    delta = artifact(run, "delta")
+    ended = run_end(run, status)
+    return {
+        "run_id": run.id,
+        "pathspec": run.pathspec,
+        "status": status,
+        "started_at": iso(run.created_at),
+        "finished_at": iso(ended),
+        "duration_s": seconds(run.created_at, ended),
+        "dry_run": artifact(run, "dry_run"),
+        "deltaone_bps": delta.deltaone_bps if delta is not None else None,
+        "gate_passed": delta.passed if delta is not None else None,
+        "failed_step": next((s["name"] for s in steps or [] if s["status"] == FAILED), None),
+        "resumed_from": resumed_from(run),
+    }
+
+
+def runs_report(runs: list[Any]) -> dict[str, Any]:
+    return {"schema": RUNS_SCHEMA, "runs": [run_row(r) for r in runs]}

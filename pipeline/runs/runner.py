@@ -1,0 +1,315 @@
+"""Launching the flow through `metaflow.Runner` and reading finished runs back through the
+Client API. The CLI renders what these functions return; nothing here prints."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import INPUT_ERROR_TYPES, FlowFailed, InputError
+
+FLOW_FILE = Path(__file__).resolve().parents[1] / "flow.py"
+FLOW_NAME = "HokusaiEvaluationFlow"
+STEPS = (
+    "start", "load_baseline_model", "integrate_contributed_data", "train_new_model",
+    "evaluate_on_benchmark", "compare_and_output_delta", "generate_attestation_output",
+    "monitor_and_log", "end",
+)
+DEFAULT_USER = "hokusai"
+_STATUS = re.compile(r"\[(?P<run>[^/\]]+)/(?P<step>\w+)/(?P<task>\d+) \(pid \d+\)\] (?P<text>.*)$")
+
+
+def ensure_user() -> None:
+    """Metaflow needs a user name; CI and containers often have none."""
+    if not any(os.environ.get(v) for v in ("METAFLOW_USER", "USER", "USERNAME")):
+        os.environ["METAFLOW_USER"] = DEFAULT_USER
+
+
+def metaflow_env(project_dir: Path, log_json: bool = False) -> dict[str, str]:
+    """Environment of a run: local datastore and metadata inside the project folder."""
+    ensure_user()
+    from pipeline.logs import LOG_JSON_ENV
+
+    env = {
+        "METAFLOW_DEFAULT_DATASTORE": "local",
+        "METAFLOW_DEFAULT_METADATA": "local",
+        "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(project_dir),
+        LOG_JSON_ENV: "1" if log_json else "0",
+    }
+    return env
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One line of the run's log: which step, and whether it started, finished or failed."""
+
+    run_id: str
+    step: str
+    state: str  # "running" | "done" | "failed" | "log"
+    text: str
+
+
+def parse_line(line: str) -> StepEvent | None:
+    """A Metaflow status line -> StepEvent; anything else -> None."""
+    match = _STATUS.search(line)
+    if not match:
+        return None
+    text = match["text"]
+    state = {"Task is starting.": "running", "Task finished successfully.": "done"}.get(text)
+    if state is None:
+        state = "failed" if text.startswith("Task failed") else "log"
+    return StepEvent(match["run"], match["step"], state, text)
+
+
+def launch(
+    project_dir: Path,
+    contrib: list[str],
+    *,
+    dry_run: bool,
+    config_file: Path | None = None,
+    log_json: bool = False,
+    on_line: Callable[[str], None] = lambda line: None,
+) -> Any:
+    """Run the flow with the Runner, feeding each log line to `on_line`; return the
+    Client `Run`. A failed run raises: InputError for bad input, FlowFailed otherwise."""
+    params: dict[str, Any] = {"contrib_files": ",".join(contrib), "dry_run": dry_run,
+                              "project_dir": str(project_dir)}
+    if config_file is not None:
+        params["config_file"] = str(config_file)
+    return _execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
+
+
+def _execute(
+    project_dir: Path, start: Callable[[Any], Any], what: str, log_json: bool, on_line: Callable[[str], None],
+) -> Any:
+    """Start a Runner command (`start(runner)` -> awaitable ExecutingRun), stream its log
+    lines, wait, and return the Client `Run`; a failed run raises `failure(run)`. If the
+    caller stops (Ctrl-C or any error), the Metaflow process is killed too."""
+    import asyncio
+
+    ensure_user()  # before metaflow is imported: it reads the user name at import
+    from metaflow import Runner
+
+    async def go() -> Any:
+        with Runner(str(FLOW_FILE), show_output=False, pylint=False, cwd=str(project_dir),
+                    env={**os.environ, **metaflow_env(project_dir, log_json)}) as runner:
+            try:
+                executing = await start(runner)
+            except RuntimeError as exc:
+                raise FlowFailed(f"The {what} could not start: {str(exc).strip().splitlines()[-1]}") from None
+            try:
+                async for _, line in executing.stream_log("stdout"):
+                    on_line(line)
+                await executing.wait()
+            except BaseException:
+                executing.command_obj.kill()
+                raise
+            if executing.status != "successful":
+                raise failure(executing.run)
+            return executing.run
+
+    return asyncio.run(go())
+
+
+def failure(run: Any) -> InputError | FlowFailed:
+    """The error a failed run stands for: its failing step's own error when that is bad
+    input (exit 2), else FlowFailed naming the step, the error and how to resume."""
+    for step in run:
+        for task in step:
+            if task.successful or task.exception is None:
+                continue
+            exc = task.exception
+            message = str(getattr(exc, "exception", exc)).strip()
+            if getattr(exc, "type", "") in INPUT_ERROR_TYPES:
+                return InputError(message)
+            return FlowFailed(
+                f"Step {step.id} failed: {getattr(exc, 'type', 'error')}: {message}; "
+                f"fix the cause, then resume with: hokusai resume {run.id}"
+            )
+    unfinished = [step.id for step in run for task in step if not task.successful]
+    where = f"in step {unfinished[-1]} without an exception (killed?)" if unfinished else "before any step ran"
+    return FlowFailed(f"Run {run.pathspec} failed {where}; see its logs with: hokusai inspect {run.id}")
+
+
+def summary(run: Any) -> dict[str, Any]:
+    """What a finished run found, from its artifacts (the CLI's table and --json)."""
+    from dataclasses import asdict
+
+    data = run.data
+    delta = data.delta
+    return {
+        "pathspec": run.pathspec,
+        "run_id": run.id,
+        "dry_run": bool(data.attestation["evidence"]["dryRun"]),
+        "primary_metric": delta.primary_metric,
+        "metrics": [asdict(m) for m in delta.metrics],
+        "deltaone_bps": delta.deltaone_bps,
+        "deltaone_pp": delta.deltaone_pp,
+        "gate_passed": delta.passed,
+        "gate": [asdict(g) for g in delta.gate],
+        "contributors": [asdict(c) for c in delta.contributors],
+        "weight_method": delta.weight_method,
+        "ci": asdict(delta.ci) if delta.ci is not None else None,
+        "notes": list(delta.notes),
+        "attestation_hash": data.attestation["attestationHash"],
+        "mlflow": dict(data.tracking),
+    }
+
+
+def use_project(project_dir: Path) -> None:
+    """Point the Metaflow Client of this process at the project's local metadata."""
+    ensure_user()
+    from metaflow import metadata, namespace
+
+    metadata(f"local@{project_dir}")
+    namespace(None)
+
+
+def get_run(project_dir: Path, ref: str | None = None) -> Any:
+    """The Client `Run` named by `ref` (a run id or `HokusaiEvaluationFlow/<id>`), or the
+    latest run of the project when `ref` is None. Unknown ids and other flows are RunErrors."""
+    from metaflow import Flow, Run
+    from metaflow.exception import MetaflowNotFound
+
+    from pipeline.errors import RunError
+
+    if not has_runs_store(project_dir):
+        raise RunError(f"No runs in {project_dir}; start one with `hokusai run --contrib FILE` or `hokusai dry-run`.")
+    use_project(project_dir)
+    if ref is None:
+        try:
+            run = Flow(FLOW_NAME).latest_run
+        except MetaflowNotFound:
+            run = None
+        if run is None:
+            raise RunError(f"No runs in {project_dir}; start one with `hokusai run --contrib FILE` or `hokusai dry-run`.")
+        return run
+    flow, _, run_id = ref.rpartition("/")
+    if flow and flow != FLOW_NAME:
+        raise RunError(f"{ref} is a run of {flow}, not of {FLOW_NAME}; pass a hokusai run id.")
+    try:
+        return Run(f"{FLOW_NAME}/{run_id}")
+    except MetaflowNotFound:
+        raise RunError(f"Run {run_id} not found in {project_dir}; list runs with `hokusai runs`.") from None
+
+
+def finished_run(project_dir: Path, ref: str | None = None) -> Any:
+    """Like get_run, but the run must have finished successfully."""
+    from pipeline.errors import RunError
+
+    run = get_run(project_dir, ref)
+    if not run.successful:
+        state = "failed" if _failed(run) else "has not finished"
+        raise RunError(f"Run {run.id} {state}; only a successful run has results (see `hokusai inspect {run.id}`).")
+    return run
+
+
+def _failed(run: Any) -> bool:
+    """A task that raised, or a run stopped by Ctrl-C (tagged by the CLI)."""
+    return INTERRUPTED_TAG in run.user_tags or any(
+        not task.successful and task.exception is not None for step in run for task in step
+    )
+
+
+# --- listing and resuming runs (hokusai runs / hokusai resume) ---------------------------
+
+#: Run tag added when `hokusai run`/`resume` is interrupted: the killed task may never record
+#: its end, and without the tag such a run would look "running" forever.
+INTERRUPTED_TAG = "hokusai:interrupted"
+_CLONE = re.compile(r"\[(?P<run>[^/\]]+)/(?P<step>\w+)/(?P<task>\d+)\] Cloning previously run task")
+
+
+def resume_events(line: str) -> list[StepEvent]:
+    """The step events in a line of `resume`'s log: parse_line's, or "Cloning previously run
+    task" records, which count as a step done (copied from the original run). Clones run in
+    parallel threads whose output can share one line, so every record in it is returned."""
+    clones = [StepEvent(m["run"], m["step"], "done", "cloned") for m in _CLONE.finditer(line)]
+    if clones:
+        return clones
+    event = parse_line(line)
+    return [] if event is None else [event]
+
+
+def has_runs_store(project_dir: Path) -> bool:
+    """Whether the project holds a Metaflow store (`metadata("local@DIR")` raises without)."""
+    return (project_dir / ".metaflow").is_dir()
+
+
+def mark_interrupted(project_dir: Path, run_id: str) -> str | None:
+    """After a Ctrl-C: when no task of the run raised, tag the run as interrupted and return
+    the first step that did not finish; None when a task failed with an exception (a real
+    failure) or the run cannot be read."""
+    try:
+        run = get_run(project_dir, run_id)
+        if any(task.exception is not None for step in run for task in step if not task.successful):
+            return None
+        stopped = next((name for name in STEPS if not _step_done(run, name)), None)
+        if stopped is not None:
+            run.add_tag(INTERRUPTED_TAG)
+        return stopped
+    except Exception:  # noqa: BLE001 - only a nicer message is at stake
+        return None
+
+
+def _step_done(run: Any, name: str) -> bool:
+    try:
+        return all(task.successful for task in run[name]) and any(True for _ in run[name])
+    except KeyError:
+        return False
+
+
+def list_runs(project_dir: Path, limit: int | None = None) -> list[Any]:
+    """The project's runs as Client `Run`s, newest first (at most `limit`)."""
+    from metaflow import Flow
+    from metaflow.exception import MetaflowNotFound
+
+    if not has_runs_store(project_dir):
+        return []
+    use_project(project_dir)
+    try:
+        runs = Flow(FLOW_NAME).runs()
+    except MetaflowNotFound:
+        return []
+    newest = sorted(runs, key=lambda r: r.created_at, reverse=True)
+    return newest if limit is None else newest[:limit]
+
+
+def resumable_run(project_dir: Path, ref: str | None, step: str | None = None) -> Any:
+    """The run `ref` names (default: the latest), checked to be one `resume` can continue:
+    not successful, not still running; `step`, when given, must be a step of the flow."""
+    from pipeline.errors import RunError
+
+    if step is not None and step not in STEPS:
+        raise RunError(f"{step!r} is not a step of {FLOW_NAME}; use one of {', '.join(STEPS)}.")
+    run = get_run(project_dir, ref)
+    if run.successful:
+        raise RunError(f"Run {run.id} finished successfully; there is nothing to resume (see `hokusai inspect {run.id}`).")
+    ended = any(task.finished_at is not None and not task.successful for s in run for task in s)
+    if not ended and INTERRUPTED_TAG not in run.user_tags:
+        raise RunError(
+            f"Run {run.id} has not failed: it is still running, or was killed without a trace; wait for it "
+            f"to end (see `hokusai inspect {run.id}`), or start a new one with `hokusai run`."
+        )
+    return run
+
+
+def resume(
+    project_dir: Path,
+    origin_run_id: str,
+    *,
+    step: str | None = None,
+    log_json: bool = False,
+    on_line: Callable[[str], None] = lambda line: None,
+) -> Any:
+    """Resume a failed run with `Runner.resume(origin_run_id=...)`: finished steps are
+    cloned, the failed one (or `step` and everything after it) runs again. Returns the new
+    Client `Run`; a failed resume raises like `launch`. Interrupting it (Ctrl-C) stops the
+    Metaflow process too."""
+    kwargs: dict[str, Any] = {"origin_run_id": origin_run_id}  # always: else Metaflow picks `latest_run`
+    if step is not None:
+        kwargs["step_to_rerun"] = step
+    return _execute(project_dir, lambda runner: runner.async_resume(**kwargs), "resume", log_json, on_line)

@@ -1,0 +1,244 @@
+"""compare_and_output_delta: per-metric deltas, DeltaOne in integer basis points, the gate,
+and contributor weights. Scores become integers once (`to_bps`) and every comparison after
+that is between integers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
+from numbers import Rational
+from typing import TYPE_CHECKING, Any
+
+from pipeline.data.contributions import ORIGIN, Contribution
+from pipeline.config import LOWER_IS_BETTER
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.scoring.attribution import Attribution
+    from pipeline.scoring.bootstrap import BootstrapCI
+    from pipeline.config import Settings
+    from pipeline.data.tables import Schema
+
+TOTAL_WEIGHT_BPS = 10000
+
+
+def to_bps(score: float) -> int:
+    """A score in [0, 1] as integer basis points: the shortest decimal of the float
+    (its repr), times 10000, rounded half-to-even. 0.03 -> 300 exactly, not 299."""
+    return int((Decimal(repr(float(score))) * TOTAL_WEIGHT_BPS).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def bps_to_pp(bps: int) -> str:
+    """Percentage points as an exact decimal string: 175 -> '1.75', -5 -> '-0.05'."""
+    return str(Decimal(bps).scaleb(-2).quantize(Decimal("0.01")))
+
+
+@dataclass(frozen=True)
+class MetricDelta:
+    metric: str
+    baseline: float
+    candidate: float
+    baseline_bps: int
+    candidate_bps: int
+    delta_bps: int  # improvement: candidate - baseline, or baseline - candidate when lower is better
+    relative: float | None  # signed like delta_bps, relative to the baseline; None when it is 0
+    higher_is_better: bool = True
+    ci_low_bps: int | None = None  # paired-bootstrap interval of delta_bps (primary metric)
+    ci_high_bps: int | None = None
+
+
+@dataclass(frozen=True)
+class GateCondition:
+    name: str
+    value: int
+    threshold: int
+    passed: bool
+    rule: str
+
+
+@dataclass(frozen=True)
+class Contributor:
+    wallet: str | None
+    rows: int
+    weight_bps: int
+    value_bps: str | None = None  # attributed gain of the primary metric, exact to 0.01 bps
+
+
+@dataclass(frozen=True)
+class Delta:
+    primary_metric: str
+    deltaone_bps: int
+    deltaone_pp: str
+    metrics: list[MetricDelta]
+    gate: list[GateCondition]
+    passed: bool
+    contributors: list[Contributor]
+    weight_method: str
+    notes: list[str] = field(default_factory=list)
+    ci: BootstrapCI | None = None
+    retrainings: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def largest_remainder(shares: list[Rational], total: int = TOTAL_WEIGHT_BPS) -> list[int]:
+    """Integer weights proportional to `shares` (ints or Fractions) summing to exactly
+    `total` (Hamilton's method; ties go to the earlier entry). Exact: no floats."""
+    whole = sum(Fraction(s) for s in shares)
+    if whole <= 0:
+        raise ValueError("largest_remainder needs a positive total share")
+    quotas = [Fraction(s) * total / whole for s in shares]
+    weights = [q.numerator // q.denominator for q in quotas]
+    by_remainder = sorted(range(len(shares)), key=lambda i: (-(quotas[i] - weights[i]), i))
+    for i in by_remainder[: total - sum(weights)]:
+        weights[i] += 1
+    return weights
+
+
+def fraction_text(value: Fraction) -> str:
+    """A Fraction as a decimal string with two places, rounded half-even: '123.50'."""
+    return str((Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.01"), ROUND_HALF_EVEN))
+
+
+def row_share_weights(contributions: list[Contribution]) -> list[Contributor]:
+    """Group kept rows by wallet (first appearance order) and weight them by row share."""
+    rows: dict[str | None, int] = {}
+    for c in contributions:
+        rows[c.wallet] = rows.get(c.wallet, 0) + c.rows_kept
+    weights = largest_remainder(list(rows.values()))
+    return [Contributor(w, r, weight) for (w, r), weight in zip(rows.items(), weights)]
+
+
+def wallet_groups(contributions: list[Contribution]) -> dict[str | None, list[int]]:
+    """Contribution indexes per wallet, wallets in first-appearance order."""
+    groups: dict[str | None, list[int]] = {}
+    for index, c in enumerate(contributions):
+        groups.setdefault(c.wallet, []).append(index)
+    return groups
+
+
+def attributed_weights(
+    contributions: list[Contribution], attribution: Attribution | None, metric: str,
+) -> tuple[list[Contributor], str, list[str]]:
+    """Weights from attributed values (negative counts as zero); kept-row share when there
+    is no attribution or no group added value."""
+    by_share = row_share_weights(contributions)
+    if attribution is None:
+        return by_share, "row_share", []
+    shares = [max(attribution.values[c.wallet], Fraction(0)) for c in by_share]
+    values = [fraction_text(attribution.values[c.wallet]) for c in by_share]
+    if sum(shares) == 0:
+        note = f"No contributor group improved {metric}; weights follow kept-row share."
+        return ([Contributor(c.wallet, c.rows, c.weight_bps, v) for c, v in zip(by_share, values)],
+                f"{attribution.method}+row_share_fallback", [note])
+    weights = largest_remainder(shares)
+    return ([Contributor(c.wallet, c.rows, w, v) for c, w, v in zip(by_share, weights, values)],
+            attribution.method, [])
+
+
+def compare(
+    baseline: dict[str, float],
+    candidate: dict[str, float],
+    primary_metric: str,
+    min_improvement_bps: int,
+    min_benchmark_rows: int,
+    benchmark_rows: int,
+    contributions: list[Contribution],
+    *,
+    lower_is_better: frozenset[str] = LOWER_IS_BETTER,
+    ci: BootstrapCI | None = None,
+    attribution: Attribution | None = None,
+) -> Delta:
+    """Deltas of every metric (positive = better), DeltaOne of the primary one with its CI,
+    the gate (all integer comparisons) and the contributor weights."""
+    rows = []
+    for metric in baseline:
+        b, c = to_bps(baseline[metric]), to_bps(candidate[metric])
+        sign = -1 if metric in lower_is_better else 1
+        relative = sign * (candidate[metric] - baseline[metric]) / baseline[metric] if baseline[metric] else None
+        interval = (ci.low_bps, ci.high_bps) if ci is not None and metric == primary_metric else (None, None)
+        rows.append(MetricDelta(metric, baseline[metric], candidate[metric], b, c, sign * (c - b), relative,
+                                sign == 1, *interval))
+    primary = next(r for r in rows if r.metric == primary_metric)
+    gate = [
+        GateCondition("delta_bps", primary.delta_bps, min_improvement_bps,
+                      primary.delta_bps >= min_improvement_bps, "delta_bps >= min_improvement_bps"),
+    ]
+    if ci is not None:
+        gate.append(GateCondition("ci_low_bps", ci.low_bps, 0, ci.low_bps > 0, "ci_low_bps > 0"))
+    gate.append(GateCondition("benchmark_rows", benchmark_rows, min_benchmark_rows,
+                              benchmark_rows >= min_benchmark_rows, "benchmark_rows >= min_benchmark_rows"))
+    contributors, method, notes = attributed_weights(contributions, attribution, primary_metric)
+    if any(c.wallet is None for c in contributors):
+        notes.append("Some rows carry no wallet: they are unattributable and cannot be attested.")
+    return Delta(
+        primary_metric=primary_metric,
+        deltaone_bps=primary.delta_bps,
+        deltaone_pp=bps_to_pp(primary.delta_bps),
+        metrics=rows,
+        gate=gate,
+        passed=all(g.passed for g in gate),
+        contributors=contributors,
+        weight_method=method,
+        notes=notes,
+        ci=ci,
+        retrainings=attribution.retrainings if attribution is not None else 0,
+    )
+
+
+def compare_and_attribute(
+    settings: Settings,
+    baseline_metrics: dict[str, float],
+    candidate_metrics: dict[str, float],
+    predictions: dict[str, Any],
+    benchmark_rows: int,
+    contributions: list[Contribution],
+    baseline_model: Any,
+    training_data: pd.DataFrame,
+    benchmark_data: pd.DataFrame,
+    schema: Schema,
+    classes: list[Any],
+    project_dir: str | None = None,
+) -> Delta:
+    """Step `compare_and_output_delta`: bootstrap CI of the primary metric, attribution by
+    retraining on groups of contributors, then `compare`."""
+    from pipeline.scoring.attribution import attribute
+    from pipeline.scoring.bootstrap import paired_bootstrap
+    from pipeline.scoring.evaluation import load_metric, score
+    from pipeline.modelling.training import fit_clone
+
+    ev, metric = settings.evaluation, settings.model.primary_metric
+    custom = ev.custom_metrics.get(metric)
+    custom_fn = load_metric(custom.function, project_dir) if custom else None
+    lower = LOWER_IS_BETTER | {n for n, m in ev.custom_metrics.items() if m.direction == "lower"}
+    ci = None
+    if ev.bootstrap_samples:
+        ci = paired_bootstrap(metric, predictions["y_true"], predictions["baseline"], predictions["candidate"],
+                              classes, resamples=ev.bootstrap_samples, confidence=ev.confidence,
+                              seed=ev.seed, average=ev.average, custom=custom_fn)
+    groups = wallet_groups(contributions)
+    everyone = frozenset(groups)
+    X, y = benchmark_data[list(schema.features)], benchmark_data[schema.target].to_numpy()
+
+    def value(subset: frozenset) -> int:
+        if not subset:
+            return to_bps(baseline_metrics[metric])
+        if subset == everyone:
+            return to_bps(candidate_metrics[metric])
+        keep = {-1, *(i for wallet in subset for i in groups[wallet])}
+        model = fit_clone(baseline_model, training_data[training_data[ORIGIN].isin(keep)], schema)
+        proba = model.predict_proba(X)
+        y_pred = model.classes_[proba.argmax(axis=1)]
+        if custom_fn is not None:
+            return to_bps(custom_fn(y, y_pred, proba))
+        return to_bps(score(y, y_pred, proba, classes, ev.average)[metric])
+
+    attribution = None
+    if ev.attribution != "row_share":
+        attribution = attribute(list(groups), value, method=ev.attribution,
+                                budget=ev.attribution_budget, seed=ev.seed)
+    return compare(baseline_metrics, candidate_metrics, metric, ev.min_improvement_bps, ev.min_benchmark_rows,
+                   benchmark_rows, contributions, lower_is_better=frozenset(lower), ci=ci, attribution=attribution)

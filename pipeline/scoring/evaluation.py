@@ -1,0 +1,141 @@
+"""evaluate_on_benchmark: both models scored on the same benchmark rows, one definition per
+metric for binary and multiclass targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.config import EvaluationSection
+    from pipeline.data.tables import Schema
+
+
+
+@dataclass(frozen=True)
+class CustomMetric:
+    """A user metric: `function(y_true, y_pred, y_proba) -> float` found by dotted path."""
+
+    name: str
+    function: str  # "package.module:function" or "package.module.function"
+    direction: str = "higher"  # or "lower"
+    bounded: bool = True  # value in [0, 1]
+
+
+def load_metric(path: str, project_dir: str | None = None) -> Any:
+    """Import `package.module:function` (or dotted) from the project folder or the path."""
+    import importlib
+    import sys
+
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if project_dir and project_dir not in sys.path:
+        sys.path.insert(0, project_dir)
+    try:
+        function = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise DataError(
+            f"Custom metric {path!r} cannot be imported ({exc}); give module:function on the "
+            "project's Python path."
+        ) from None
+    if not callable(function):
+        raise DataError(f"Custom metric {path!r} is not a function; give module:function.")
+    return function
+
+
+@dataclass(frozen=True)
+class BenchmarkInfo:
+    name: str
+    sha256: str
+    rows: int
+    classes: list[Any]
+
+
+def check_classes(y_true: np.ndarray, classes: list[Any]) -> None:
+    """Every class must be present: a class with no row leaves AUROC undefined."""
+    present = set(y_true.tolist())
+    if len(present) < 2:
+        raise DataError("The benchmark holds a single class; AUROC needs at least two: add rows of the other classes.")
+    absent = [str(c) for c in classes if c not in present]
+    if absent:  # one-vs-rest AUROC of a class with no row is NaN, which no score can carry
+        raise DataError(
+            f"The benchmark has no rows of class(es) {', '.join(absent)}; one-vs-rest AUROC needs "
+            "every class: add rows of them."
+        )
+
+
+def score(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: list[Any],
+    average: str = "macro", custom: tuple[tuple[CustomMetric, Any], ...] = (),
+) -> dict[str, float]:
+    """Every metric in config.METRICS (plus custom ones). Binary: precision/recall/F1 of the
+    positive class (the second of the sorted classes), AUROC of its probability.
+    Multiclass: precision/recall/F1 averaged by `average` (macro or weighted), AUROC
+    one-vs-rest macro. Log loss over the model's probabilities for `classes`."""
+    from sklearn import metrics
+
+    check_classes(y_true, classes)
+    binary = len(classes) == 2
+    kw: dict[str, Any] = {"pos_label": classes[1], "average": "binary"} if binary else {"average": average}
+    auroc = (
+        metrics.roc_auc_score(y_true, proba[:, 1])
+        if binary
+        else metrics.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes)
+    )
+    values = {
+        "accuracy": metrics.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
+        "precision": metrics.precision_score(y_true, y_pred, zero_division=0, **kw),
+        "recall": metrics.recall_score(y_true, y_pred, zero_division=0, **kw),
+        "f1": metrics.f1_score(y_true, y_pred, zero_division=0, **kw),
+        "auroc": auroc,
+        "log_loss": metrics.log_loss(y_true, proba, labels=classes),
+    }
+    for metric, function in custom:
+        values[metric.name] = function(y_true, y_pred, proba)
+    return {name: float(value) for name, value in values.items()}
+
+
+def evaluate_models(
+    baseline: Any, candidate: Any, benchmark: pd.DataFrame, schema: Schema, classes: list[Any],
+    average: str = "macro", custom: tuple[tuple[CustomMetric, Any], ...] = (),
+) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    """Metrics of baseline and candidate on the same rows, plus the per-row predictions
+    (kept for a paired bootstrap)."""
+    X, y = benchmark[list(schema.features)], benchmark[schema.target].to_numpy()
+    results = []
+    predictions: dict[str, Any] = {"y_true": y}
+    for label, model in (("baseline", baseline), ("candidate", candidate)):
+        proba = model.predict_proba(X)
+        y_pred = model.classes_[proba.argmax(axis=1)]
+        predictions[label] = {"y_pred": y_pred, "proba": proba}
+        results.append(score(y, y_pred, proba, classes, average, custom))
+    return results[0], results[1], predictions
+
+
+def evaluate_on_benchmark(
+    baseline: Any, candidate: Any, benchmark: pd.DataFrame, benchmark_file: tuple[str, bytes],
+    schema: Schema, classes: list[Any], evaluation: EvaluationSection | None = None,
+    project_dir: str | None = None,
+) -> tuple[BenchmarkInfo, dict[str, float], dict[str, float], dict[str, Any]]:
+    """Step `evaluate_on_benchmark`: benchmark facts plus both models' metrics (built-in
+    ones and the configured custom metrics)."""
+    from pipeline.data.tables import sha256_hex
+
+    name, data = benchmark_file
+    info = BenchmarkInfo(name=PurePath(name).name, sha256=sha256_hex(data), rows=len(benchmark), classes=classes)
+    average, custom = "macro", ()
+    if evaluation is not None:
+        average = evaluation.average
+        custom = tuple(
+            (CustomMetric(n, m.function, m.direction, m.bounded), load_metric(m.function, project_dir))
+            for n, m in evaluation.custom_metrics.items()
+        )
+    return (info, *evaluate_models(baseline, candidate, benchmark, schema, classes, average, custom))

@@ -1,0 +1,342 @@
+"""pipeline.data.tables: tables from bytes in every supported format, and their content hash."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from pipeline.errors import DataError
+from pipeline.data.tables import (
+    Schema,
+    TableInfo,
+    content_sha256,
+    read_table,
+    read_table_info,
+    sniff_delimiter,
+    sniff_encoding,
+    table_format,
+    write_table,
+)
+
+FRAME = pd.DataFrame({"a": [1.5, 2.0, 3.25], "b": [1, 2, 3], "target": [0, 1, 0]})
+EXPECTED = {"a": [1.5, 2.0, 3.25], "b": [1, 2, 3], "target": [0, 1, 0]}
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def all_formats(frame: pd.DataFrame) -> dict[str, bytes]:
+    return {
+        "t.csv": frame.to_csv(index=False).encode(),
+        "t.tsv": frame.to_csv(index=False, sep="\t").encode(),
+        "t.json": frame.to_json(orient="records").encode(),
+        "t.jsonl": frame.to_json(orient="records", lines=True).encode(),
+        "t.parquet": parquet_bytes(frame),
+    }
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.tsv", "t.json", "t.jsonl", "t.parquet"])
+def test_read_table_every_format(name: str) -> None:
+    frame = read_table(name, all_formats(FRAME)[name])
+
+    assert frame.to_dict(orient="list") == EXPECTED
+    assert list(frame.columns) == ["a", "b", "target"]
+
+
+def test_read_table_literal_bytes() -> None:
+    csv = read_table("c.csv", b"x,y\n1,a\n2,b\n")
+    jsonl = read_table("c.ndjson", b'{"x": 1, "y": "a"}\n{"x": 2, "y": "b"}\n')
+    json = read_table("c.json", b'[{"x": 1, "y": "a"}, {"x": 2, "y": "b"}]')
+
+    for frame in (csv, jsonl, json):
+        assert frame.to_dict(orient="list") == {"x": [1, 2], "y": ["a", "b"]}
+
+
+def test_json_keeps_numbers_in_date_like_columns() -> None:
+    data = b'[{"signup_time": 1700000000, "created_at": 5, "target": 0}]'
+
+    frame = read_table("t.json", data)
+    lines = read_table("t.jsonl", b'{"signup_time": 1700000000, "created_at": 5, "target": 0}\n')
+
+    assert frame.to_dict(orient="list") == {"signup_time": [1700000000], "created_at": [5], "target": [0]}
+    assert lines.to_dict(orient="list") == frame.to_dict(orient="list")
+    assert content_sha256(frame) == content_sha256(
+        read_table("t.csv", b"signup_time,created_at,target\n1700000000,5,0\n")
+    )
+
+
+def test_max_rows_caps_rows() -> None:
+    for name, data in all_formats(FRAME).items():
+        assert read_table(name, data, max_rows=2).to_dict(orient="list") == {
+            "a": [1.5, 2.0], "b": [1, 2], "target": [0, 1]
+        }, name
+
+
+def test_table_format_by_suffix_case_insensitive() -> None:
+    assert table_format("data/Base.CSV") == "csv"
+    assert table_format("x.pq") == "parquet"
+    assert table_format("x.ndjson") == "jsonl"
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"), [("data.xlsx", "'.xlsx'"), ("data", "'(none)'"), ("archive.csv.gz", "'.gz'")]
+)
+def test_unsupported_suffix(name: str, shown: str) -> None:
+    with pytest.raises(DataError) as caught:
+        read_table(name, b"a,b\n1,2\n")
+
+    assert str(caught.value) == (
+        f"{name}: unsupported file type {shown}; use one of "
+        ".csv, .json, .jsonl, .ndjson, .parquet, .pq, .tsv."
+    )
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("bad.parquet", b"garbage!",
+         "bad.parquet: cannot be read as parquet (Could not open Parquet input source '<Buffer>': "
+         "Parquet magic bytes not found in footer. Either the file is corrupted or this is not a "
+         "parquet file.); check the file's format."),
+        ("bad.json", b"{not json",
+         "bad.json: cannot be read as json (Unexpected character found when decoding 'null' at "
+         "position 0); check the file's format."),
+        ("bad.csv", b'a,b\n1,2\n"x,3\n',
+         "bad.csv: cannot be read as csv (Error tokenizing data. C error: EOF inside string "
+         "starting at row 2); check the file's format."),
+    ],
+)
+def test_unreadable_file(name: str, data: bytes, message: str) -> None:
+    with pytest.raises(DataError) as caught:
+        read_table(name, data)
+
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("empty.csv", b""),
+        ("empty.csv", b"\n  \n"),
+        ("empty.tsv", b""),
+        ("empty.json", b""),
+        ("empty.jsonl", b""),
+        ("empty.parquet", b""),
+        ("header.csv", b"a,b,target\n"),
+        ("empty.json", b"[]"),
+        ("empty.parquet", parquet_bytes(FRAME.iloc[:0])),
+    ],
+)
+def test_empty_file(name: str, data: bytes) -> None:
+    with pytest.raises(DataError) as caught:
+        read_table(name, data)
+
+    assert str(caught.value) == f"{name}: has no data rows; add rows or drop the file."
+
+
+def test_content_sha256_is_the_same_in_every_format_and_row_order() -> None:
+    hashes = {name: content_sha256(read_table(name, data)) for name, data in all_formats(FRAME).items()}
+    shuffled = FRAME.iloc[[2, 0, 1]].reset_index(drop=True)
+    hashes["shuffled.csv"] = content_sha256(read_table("s.csv", shuffled.to_csv(index=False).encode()))
+    hashes["reordered columns"] = content_sha256(FRAME[["target", "b", "a"]])
+    hashes["in memory"] = content_sha256(FRAME)
+
+    assert len(set(hashes.values())) == 1, hashes
+    assert hashes["in memory"].startswith("0x") and len(hashes["in memory"]) == 66
+
+
+def test_content_sha256_counts_whole_floats_as_their_integers() -> None:
+    as_floats = FRAME.astype({"b": "float64", "target": "float64"})
+
+    assert content_sha256(as_floats) == content_sha256(FRAME)
+
+
+def test_content_sha256_changes_when_one_value_changes() -> None:
+    changed = FRAME.copy()
+    changed.loc[1, "a"] = 2.5
+    relabelled = FRAME.copy()
+    relabelled.loc[0, "target"] = 1
+
+    assert content_sha256(changed) != content_sha256(FRAME)
+    assert content_sha256(relabelled) != content_sha256(FRAME)
+    assert content_sha256(FRAME.iloc[:2]) != content_sha256(FRAME)
+    assert content_sha256(FRAME.rename(columns={"b": "c"})) != content_sha256(FRAME)
+
+
+def reference_content_sha256(columns: list[str], rows: list[tuple]) -> str:
+    """The documented canonical form, written the slow obvious way (columns already sorted)."""
+    import hashlib
+    import json
+    import math
+    import struct
+
+    def cell(value: object) -> bytes:
+        if isinstance(value, bool):
+            return bytes([2, int(value)]) + bytes(7)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return bytes(9)
+        if isinstance(value, (int, float)):
+            return b"\x01" + struct.pack(">d", float(value) + 0.0)
+        text = str(value).encode("utf-8")
+        return b"\x03" + struct.pack(">I", len(text)) + text
+
+    digests = sorted(hashlib.sha256(b"".join(cell(v) for v in row)).digest() for row in rows)
+    return "0x" + hashlib.sha256(json.dumps(columns).encode() + b"\n" + b"".join(digests)).hexdigest()
+
+
+def test_content_sha256_known_answer() -> None:
+    rows = [(1.5, 1, 0), (2.0, 2, 1), (3.25, 3, 0)]
+
+    assert content_sha256(FRAME) == reference_content_sha256(["a", "b", "target"], rows)
+    assert content_sha256(FRAME) == "0xc66fd036b7c4453f2378f73b9df54a42d9842501d4331ccd3bec630690e444a5"
+
+
+def test_content_sha256_mixed_types_match_the_reference() -> None:
+    frame = pd.DataFrame({
+        "z": ["yes", "no", None, "ünï"],
+        "a": [1.0, -0.0, float("nan"), 2.5],
+        "flag": [True, False, True, False],
+        "m": [1, "x", None, 2.0],
+    })
+    rows = [("ünï", 2.5, False, 2.0), ("yes", 1.0, True, 1), ("no", 0.0, False, "x"), (None, None, True, None)]
+
+    assert content_sha256(frame) == reference_content_sha256(["a", "flag", "m", "z"], [
+        (a, flag, m, z) for z, a, flag, m in rows
+    ])
+    assert content_sha256(frame) == content_sha256(frame.iloc[::-1])
+
+
+def test_content_sha256_is_the_same_over_hash_blocks(monkeypatch) -> None:
+    import pipeline.data.tables as tables
+
+    frame = pd.DataFrame({"a": range(10), "label": [f"c{i % 3}" for i in range(10)]})
+    whole = content_sha256(frame)
+    monkeypatch.setattr(tables, "_HASH_BLOCK", 3)
+
+    assert content_sha256(frame) == whole
+    assert content_sha256(frame.iloc[:0]) == reference_content_sha256(["a", "label"], [])
+
+
+def test_schema_columns_are_features_then_target() -> None:
+    assert Schema(("b", "a"), "y").columns == ["b", "a", "y"]
+
+
+# --- CSV sniffing: encodings and delimiters ----------------------------------------------
+
+TEXT = pd.DataFrame({"city": ["Zürich", "Malmö", "São Paulo"], "x": [1.5, 2.0, 3.25], "target": [0, 1, 0]})
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding", "delimiter"),
+    [
+        (TEXT.to_csv(index=False).encode("utf-8"), "utf-8", ","),
+        (TEXT.to_csv(index=False).encode("utf-8-sig"), "utf-8-sig", ","),
+        (TEXT.to_csv(index=False).encode("latin-1"), "latin-1", ","),
+        (TEXT.to_csv(index=False, sep=";").encode("utf-8"), "utf-8", ";"),
+        (TEXT.to_csv(index=False, sep=";").encode("latin-1"), "latin-1", ";"),
+        (TEXT.to_csv(index=False, sep="\t").encode("utf-8-sig"), "utf-8-sig", "\t"),
+    ],
+)
+def test_csv_encoding_and_delimiter_are_sniffed(data: bytes, encoding: str, delimiter: str) -> None:
+    frame, info = read_table_info("t.csv", data)
+
+    assert frame.to_dict(orient="list") == TEXT.to_dict(orient="list")
+    assert (info.format, info.encoding, info.delimiter) == ("csv", encoding, delimiter)
+    assert content_sha256(frame) == content_sha256(TEXT)
+
+
+def test_semicolon_file_with_commas_inside_quotes() -> None:
+    data = b'name;x;target\n"Smith, J.";1;0\n"Doe, A.";2;1\n'
+
+    frame, info = read_table_info("t.csv", data)
+
+    assert info.delimiter == ";"
+    assert frame.to_dict(orient="list") == {"name": ["Smith, J.", "Doe, A."], "x": [1, 2], "target": [0, 1]}
+
+
+def test_single_column_csv_reads_as_comma() -> None:
+    frame, info = read_table_info("t.csv", b"x\n1\n2\n")
+
+    assert info.delimiter == "," and frame["x"].tolist() == [1, 2]
+
+
+def test_tsv_is_tab_and_json_has_no_encoding_to_sniff() -> None:
+    assert read_table_info("t.tsv", b"a\tb\n1\t2\n")[1] == TableInfo("tsv", "utf-8", "\t")
+    assert read_table_info("t.json", b'\xef\xbb\xbf[{"a": 1}]')[1] == TableInfo("json")
+    assert read_table("t.json", b'\xef\xbb\xbf[{"a": 1}]').to_dict(orient="list") == {"a": [1]}
+
+
+def test_sniffers_directly() -> None:
+    assert sniff_encoding("t.csv", "é".encode("utf-8")) == "utf-8"
+    assert sniff_encoding("t.csv", "é".encode("latin-1")) == "latin-1"
+    assert sniff_encoding("t.csv", b"\xef\xbb\xbfa") == "utf-8-sig"
+    assert sniff_delimiter("a;b;c\n1,5;2;3\n") == ";"
+    assert sniff_delimiter("a,b\n1,2\n") == ","
+    assert sniff_delimiter("a\tb\n1\t2\n") == "\t"
+    assert sniff_delimiter("") == ","
+
+
+def test_utf16_is_refused_with_the_fix() -> None:
+    with pytest.raises(DataError) as caught:
+        read_table("w.csv", "a,b\n1,2\n".encode("utf-16"))
+
+    assert str(caught.value) == "w.csv: is encoded as UTF-16; save it as UTF-8 (or Latin-1) and try again."
+
+
+def test_rows_are_numbered_from_zero_whatever_the_stored_index() -> None:
+    stored = FRAME.set_axis([10, 20, 30])
+    buffer = io.BytesIO()
+    stored.to_parquet(buffer)  # keeps the index
+
+    frame = read_table("t.parquet", buffer.getvalue())
+
+    assert frame.index.tolist() == [0, 1, 2]
+
+
+def test_content_sha256_one_hash_for_five_formats_sniffed_variants_and_shuffles() -> None:
+    variants = dict(all_formats(TEXT))
+    variants["semicolon-latin1.csv"] = TEXT.to_csv(index=False, sep=";").encode("latin-1")
+    variants["bom-tab.csv"] = TEXT.to_csv(index=False, sep="\t").encode("utf-8-sig")
+    shuffled = TEXT.iloc[[2, 0, 1], [2, 0, 1]]
+    variants["shuffled.jsonl"] = shuffled.to_json(orient="records", lines=True, force_ascii=False).encode()
+    variants["shuffled.parquet"] = parquet_bytes(shuffled)
+
+    hashes = {name: content_sha256(read_table(name, data)) for name, data in variants.items()}
+
+    assert set(hashes.values()) == {content_sha256(TEXT)}, hashes
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.tsv", "out.json", "out.jsonl", "out.parquet"])
+def test_write_table_round_trips_and_leaves_no_temporary_file(tmp_path, name: str) -> None:
+    write_table(TEXT, tmp_path / "sub" / name)
+
+    assert read_table(name, (tmp_path / "sub" / name).read_bytes()).to_dict(orient="list") == TEXT.to_dict(orient="list")
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == [name]
+
+
+def test_json_floats_are_read_exactly() -> None:
+    import json
+
+    rows = [{"x": 0.1088, "y": 0.05473, "target": 1}, {"x": 0.09524, "y": 0.008722, "target": 0}]
+    csv = read_table("t.csv", b"x,y,target\n0.1088,0.05473,1\n0.09524,0.008722,0\n")
+
+    for name, data in (("t.json", json.dumps(rows)), ("t.jsonl", "\n".join(json.dumps(r) for r in rows))):
+        frame = read_table(name, data.encode())
+        assert frame["x"].tolist() == [0.1088, 0.09524], name
+        assert content_sha256(frame) == content_sha256(csv), name
+
+
+def test_write_table_json_keeps_every_float_digit(tmp_path) -> None:
+    frame = pd.DataFrame({"x": [0.1088, 1 / 3, 1e-300], "s": ["a", None, "ü"]})
+
+    for name in ("f.json", "f.jsonl"):
+        write_table(frame, tmp_path / name)
+        back = read_table(name, (tmp_path / name).read_bytes())
+        assert back["x"].tolist() == [0.1088, 1 / 3, 1e-300], name
+        assert content_sha256(back) == content_sha256(frame), name

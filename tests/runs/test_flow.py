@@ -1,0 +1,123 @@
+"""The real flow, run once through metaflow.Runner (session fixture), checked through the
+Client API on its named artifacts, against the MLflow store, and against recomputation."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score
+
+from pipeline.attest.eip712 import attestation_hash, canonical_json
+from pipeline.runs.runner import STEPS
+from tests.conftest import ALICE, BOB, FIXTURES
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_every_step_finished(project_run):
+    _, run = project_run
+    assert run.successful and run.finished
+    assert [step.id for step in run][::-1] == list(STEPS)
+    assert all(task.successful for step in run for task in step)
+
+
+def test_baseline_trained_from_base_data(project_run):
+    project, run = project_run
+    info = run.data.baseline_info
+    assert info.source == "trained:logistic_regression"
+    assert info.training_rows == 20
+    assert info.classes == [0, 1]
+    assert info.sha256 == "0x" + hashlib.sha256(run.data.baseline_model_bytes).hexdigest()
+    assert run.data.schema.target == "target"
+    assert len(run.data.schema.features) == 30
+
+
+def test_contributions_integrated(project_run):
+    project, run = project_run
+    contributions = run.data.contributions
+    assert [(c.file, c.wallet, c.rows_in, c.rows_kept) for c in contributions] == [
+        ("data/contrib_alice.csv", ALICE, 180, 180),
+        ("data/contrib_bob.parquet", BOB, 169, 169),
+    ]
+    alice_bytes = (project / "data" / "contrib_alice.csv").read_bytes()
+    assert contributions[0].file_sha256 == "0x" + hashlib.sha256(alice_bytes).hexdigest()
+    assert len(run.data.training_data) == 20 + 180 + 169
+
+
+def test_candidate_metrics_match_sklearn(project_run):
+    project, run = project_run
+    benchmark = pd.read_csv(project / "data" / "benchmark.csv")
+    X, y = benchmark.drop(columns="target"), benchmark["target"]
+    for model, metrics in ((run.data.baseline_model, run.data.baseline_metrics),
+                           (run.data.candidate_model, run.data.candidate_metrics)):
+        assert metrics["accuracy"] == accuracy_score(y, model.predict(X))
+    assert run.data.baseline_metrics["accuracy"] == 0.91
+    assert run.data.candidate_metrics["accuracy"] == 0.98
+    assert run.data.benchmark_info.rows == 200
+
+
+def test_delta_gate_and_weights(project_run):
+    _, run = project_run
+    delta = run.data.delta
+    assert (delta.deltaone_bps, delta.deltaone_pp, delta.passed) == (700, "7.00", True)
+    assert (delta.ci.low_bps, delta.ci.high_bps, delta.ci.resamples) == (350, 1150, 1000)
+    assert [(g.name, g.value, g.threshold, g.passed) for g in delta.gate] == [
+        ("delta_bps", 700, 100, True), ("ci_low_bps", 350, 0, True), ("benchmark_rows", 200, 50, True)]
+    # exact Shapley over two wallets (2 retrainings): values add up to DeltaOne
+    assert delta.weight_method == "exact_shapley" and delta.retrainings == 2
+    assert [(c.wallet, c.value_bps, c.weight_bps) for c in delta.contributors] == [
+        (ALICE, "275.00", 3929), (BOB, "425.00", 6071)]
+    assert run.data.attribution["values_bps"] == {ALICE: "275.00", BOB: "425.00"}
+
+
+def test_evidence_hash_and_content(project_run):
+    project, run = project_run
+    attestation = run.data.attestation
+    evidence = attestation["evidence"]
+    assert attestation["attestationHash"] == attestation_hash(evidence)
+    assert evidence["modelId"] == "7" and evidence["dryRun"] is False
+    assert evidence["delta"]["deltaOneBps"] == 700
+    assert evidence["metrics"]["baselineBps"]["accuracy"] == 9100
+    assert evidence["candidate"]["sha256"] == run.data.candidate_info.sha256
+    assert evidence["baseline"]["source"] == "trained:logistic_regression"
+    # no run id, no path and no clock: nothing that differs between two identical runs
+    canonical = canonical_json(evidence).decode()
+    for volatile in (run.id, str(project), str(project.parent), run.data.mlflow_run_id):
+        assert volatile not in canonical
+    assert not any(key in canonical for key in ('"created', '"time', '"date', '"started'))
+
+
+def test_mlflow_record(project_run):
+    import mlflow
+
+    project, run = project_run
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / '.hokusai' / 'mlflow.db'}")
+    record = client.get_run(run.data.mlflow_run_id)
+    assert record.data.metrics["deltaone_bps"] == 700
+    assert record.data.metrics["candidate_accuracy"] == 0.98
+    assert record.data.tags["hokusai.pathspec"] == run.pathspec
+    assert record.data.params["estimator"] == "logistic_regression"
+    assert client.get_experiment(record.info.experiment_id).name == "tests"
+    names = sorted(a.path for a in client.list_artifacts(record.info.run_id))
+    assert names == ["baseline.skops", "candidate.skops", "evidence.json", "manifest.json"]
+    stored = client.download_artifacts(record.info.run_id, "candidate.skops")
+    assert "0x" + hashlib.sha256(open(stored, "rb").read()).hexdigest() == run.data.candidate_info.sha256
+
+
+def test_plain_metaflow_dry_run_matches_cli_hash(tmp_path, demo_runs):
+    """`python -m pipeline.flow run` works with the same parameters and gives the same evidence."""
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("USER", "USERNAME", "METAFLOW_USER")}
+    env["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.flow", "--quiet", "run", "--dry-run", "true"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    hashes = [line.split("attestation_hash=")[1].split()[0] for line in done.stdout.splitlines()
+              if "attestation_hash=" in line]
+    assert hashes == [demo_runs["first"]["attestation_hash"]]
+    assert (FIXTURES / "base.csv").is_file()

@@ -1,0 +1,128 @@
+"""pipeline.scoring.attribution and the compare step on real bundled data: Shapley values, budgets,
+weights that sum to 10000, the gate on genuine versus shuffled-label contributions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.scoring.attribution import attribute, exact_shapley, leave_one_out, monte_carlo_shapley
+from pipeline.config import Settings
+from pipeline.data.contributions import ORIGIN, Contribution
+from pipeline.scoring.delta import compare_and_attribute
+from pipeline.scoring.evaluation import evaluate_models
+from pipeline.modelling.models import fit
+from pipeline.data.tables import Schema
+from pipeline.modelling.training import fit_clone
+from tests.conftest import ALICE, BOB, FIXTURES
+
+CAROL = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"  # Hardhat test account #3
+
+
+def glove_game(s: frozenset) -> int:
+    """A and B are worth 600 together only; C always adds 300."""
+    return (600 if {"A", "B"} <= s else 0) + (300 if "C" in s else 0)
+
+
+def test_exact_shapley_known_answer():
+    values = exact_shapley(["A", "B", "C"], glove_game)
+    assert values == {"A": Fraction(300), "B": Fraction(300), "C": Fraction(300)}
+    assert leave_one_out(["A", "B", "C"], glove_game) == {"A": 600, "B": 600, "C": 300}
+
+
+def test_monte_carlo_is_seeded_and_efficient():
+    groups = ["A", "B", "C"]
+    first = monte_carlo_shapley(groups, glove_game, permutations=200, seed=7)
+    assert first == monte_carlo_shapley(groups, glove_game, permutations=200, seed=7)
+    assert sum(first.values()) == 900  # every permutation's marginals add up to v(all)
+    assert first["C"] == 300 and abs(first["A"] - 300) < 60
+
+
+def test_auto_picks_method_by_budget():
+    groups = ["A", "B", "C"]
+    assert attribute(groups, glove_game, method="auto", budget=6, seed=1).method == "exact_shapley"
+    sampled = attribute(groups, glove_game, method="auto", budget=5, seed=1)
+    assert (sampled.method, sampled.permutations) == ("monte_carlo_shapley", 2)
+    assert attribute(["A"], glove_game, method="auto", budget=1, seed=1).method == "single"
+    exact = attribute(groups, glove_game, method="exact_shapley", budget=1, seed=1)
+    assert exact.retrainings == 6  # 2^3 subsets less the empty and full ones
+
+
+# --- on the bundled breast-cancer data -------------------------------------------------
+
+BASE = pd.read_csv(FIXTURES / "base.csv")
+BENCH = pd.read_csv(FIXTURES / "benchmark.csv")
+EXTRA = pd.concat([pd.read_csv(FIXTURES / "contrib_alice.csv"), pd.read_parquet(FIXTURES / "contrib_bob.parquet")],
+                  ignore_index=True)
+SCHEMA = Schema(tuple(c for c in BASE.columns if c != "target"), "target")
+
+
+def shuffled(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    out = frame.copy()
+    out["target"] = np.random.default_rng(seed).permutation(out["target"].to_numpy())
+    return out
+
+
+def assess(parts: list[pd.DataFrame], wallets: list[str], **evaluation):
+    training = pd.concat([BASE.assign(**{ORIGIN: -1})] + [p.assign(**{ORIGIN: i}) for i, p in enumerate(parts)],
+                         ignore_index=True)
+    baseline = fit("logistic_regression", {}, 42, BASE[list(SCHEMA.features)], BASE["target"])
+    candidate = fit_clone(baseline, training, SCHEMA)
+    base_metrics, cand_metrics, predictions = evaluate_models(baseline, candidate, BENCH, SCHEMA, [0, 1])
+    contributions = [Contribution(f"f{i}", w, "0x", "0x", len(p), len(p), 0, 0) for i, (p, w) in
+                     enumerate(zip(parts, wallets))]
+    settings = Settings.model_validate({"evaluation": evaluation})
+    return compare_and_attribute(settings, base_metrics, cand_metrics, predictions, len(BENCH), contributions,
+                                 baseline, training, BENCH, SCHEMA, [0, 1])
+
+
+def test_genuine_rows_pass_the_gate():
+    delta = assess([EXTRA], [ALICE])
+    assert (delta.deltaone_bps, delta.ci.low_bps, delta.passed) == (700, 350, True)
+    assert [(c.wallet, c.weight_bps) for c in delta.contributors] == [(ALICE, 10000)]
+
+
+def test_shuffled_labels_fail_the_gate():
+    delta = assess([shuffled(EXTRA, 1)], [ALICE])
+    failed = {g.name for g in delta.gate if not g.passed}
+    assert not delta.passed and {"delta_bps", "ci_low_bps"} <= failed
+    assert delta.ci.low_bps <= 0
+    assert delta.notes == ["No contributor group improved accuracy; weights follow kept-row share."]
+
+
+def test_helpful_contributor_outweighs_noise():
+    helpful, noise = EXTRA.iloc[:180], shuffled(EXTRA.iloc[180:], 2)
+    delta = assess([helpful, noise], [ALICE, BOB])
+    weights = {c.wallet: c.weight_bps for c in delta.contributors}
+    assert weights[ALICE] > weights[BOB] and sum(weights.values()) == 10000
+    assert delta.weight_method == "exact_shapley"
+
+
+def test_leave_one_out_and_three_groups():
+    parts = [EXTRA.iloc[:120], EXTRA.iloc[120:240], EXTRA.iloc[240:]]
+    delta = assess(parts, [ALICE, BOB, CAROL], attribution="leave_one_out")
+    assert delta.weight_method == "leave_one_out" and delta.retrainings == 3
+    assert sum(c.weight_bps for c in delta.contributors) == 10000
+    sampled = assess(parts, [ALICE, BOB, CAROL], attribution_budget=4)
+    assert sampled.weight_method == "monte_carlo_shapley"
+    assert sum(c.weight_bps for c in sampled.contributors) == 10000
+
+
+@pytest.mark.timeout(120)
+def test_weights_identical_across_processes():
+    code = (
+        "from tests.scoring.test_attribution import *\n"
+        "d = assess([EXTRA.iloc[:180], shuffled(EXTRA.iloc[180:], 2)], [ALICE, BOB])\n"
+        "print([(c.value_bps, c.weight_bps) for c in d.contributors], d.ci)\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=100,
+                           cwd=str(FIXTURES.parents[1])) for _ in range(2)]
+    assert runs[0].returncode == 0, runs[0].stderr[-2000:]
+    assert runs[0].stdout == runs[1].stdout
+    delta = assess([EXTRA.iloc[:180], shuffled(EXTRA.iloc[180:], 2)], [ALICE, BOB])
+    assert runs[0].stdout.strip() == f"{[(c.value_bps, c.weight_bps) for c in delta.contributors]} {delta.ci}"

@@ -1,0 +1,182 @@
+"""pipeline.scoring.evaluation: one definition per metric, equal to scikit-learn's own."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics
+
+from pipeline.errors import DataError
+from pipeline.config import METRICS
+from pipeline.scoring.evaluation import BenchmarkInfo, evaluate_models, evaluate_on_benchmark, score
+from pipeline.modelling.models import fit
+from pipeline.data.tables import Schema
+
+Y_BIN = np.array([0, 1, 1, 0, 1, 0])
+PRED_BIN = np.array([0, 1, 0, 0, 1, 1])
+P1 = np.array([0.2, 0.9, 0.4, 0.3, 0.8, 0.6])
+PROBA_BIN = np.c_[1 - P1, P1]
+
+Y_3 = np.array([0, 1, 2, 0, 1, 2, 2])
+PRED_3 = np.array([0, 2, 2, 0, 1, 1, 2])
+PROBA_3 = np.array(
+    [[.7, .2, .1], [.1, .3, .6], [.2, .2, .6], [.5, .3, .2], [.2, .5, .3], [.1, .5, .4], [.1, .1, .8]]
+)
+
+
+def test_binary_scores_equal_sklearn() -> None:
+    scores = score(Y_BIN, PRED_BIN, PROBA_BIN, [0, 1])
+
+    assert list(scores) == list(METRICS)
+    assert scores == {
+        "accuracy": metrics.accuracy_score(Y_BIN, PRED_BIN),
+        "balanced_accuracy": metrics.balanced_accuracy_score(Y_BIN, PRED_BIN),
+        "precision": metrics.precision_score(Y_BIN, PRED_BIN),
+        "recall": metrics.recall_score(Y_BIN, PRED_BIN),
+        "f1": metrics.f1_score(Y_BIN, PRED_BIN),
+        "auroc": metrics.roc_auc_score(Y_BIN, P1),
+        "log_loss": metrics.log_loss(Y_BIN, PROBA_BIN),
+    }
+    # by hand: 4 of 6 right; TP 2, FP 1, FN 1; 8 of 9 positive/negative pairs ranked right
+    assert scores["accuracy"] == pytest.approx(4 / 6)
+    assert scores["precision"] == pytest.approx(2 / 3)
+    assert scores["recall"] == pytest.approx(2 / 3)
+    assert scores["auroc"] == pytest.approx(8 / 9)
+    assert all(type(value) is float for value in scores.values())
+
+
+def test_binary_positive_class_is_the_second_class() -> None:
+    y = np.array(["no", "yes", "yes", "no"])
+    pred = np.array(["no", "yes", "no", "no"])
+    proba = np.array([[.8, .2], [.1, .9], [.6, .4], [.7, .3]])
+
+    scores = score(y, pred, proba, ["no", "yes"])
+
+    assert scores == {
+        "accuracy": 0.75,
+        "balanced_accuracy": 0.75,
+        "precision": metrics.precision_score(y, pred, pos_label="yes"),
+        "recall": metrics.recall_score(y, pred, pos_label="yes"),
+        "f1": metrics.f1_score(y, pred, pos_label="yes"),
+        "auroc": metrics.roc_auc_score(y == "yes", proba[:, 1]),
+        "log_loss": metrics.log_loss(y, proba, labels=["no", "yes"]),
+    }
+    assert (scores["precision"], scores["recall"], scores["auroc"]) == (1.0, 0.5, 1.0)
+
+
+def test_three_class_scores_equal_sklearn_macro() -> None:
+    scores = score(Y_3, PRED_3, PROBA_3, [0, 1, 2])
+
+    assert scores == {
+        "accuracy": metrics.accuracy_score(Y_3, PRED_3),
+        "balanced_accuracy": metrics.balanced_accuracy_score(Y_3, PRED_3),
+        "precision": metrics.precision_score(Y_3, PRED_3, average="macro"),
+        "recall": metrics.recall_score(Y_3, PRED_3, average="macro"),
+        "f1": metrics.f1_score(Y_3, PRED_3, average="macro"),
+        "auroc": metrics.roc_auc_score(Y_3, PROBA_3, multi_class="ovr", average="macro"),
+        "log_loss": metrics.log_loss(Y_3, PROBA_3),
+    }
+    assert scores["accuracy"] == pytest.approx(5 / 7)
+    # per class precision 1, 1/2, 2/3 and recall 1, 1/2, 2/3
+    assert scores["precision"] == pytest.approx((1 + 1 / 2 + 2 / 3) / 3)
+    assert scores["recall"] == pytest.approx((1 + 1 / 2 + 2 / 3) / 3)
+
+
+def test_weighted_average_and_custom_metric() -> None:
+    def top_class_recall(y_true, y_pred, y_proba):
+        return float(np.mean(y_pred[y_true == 2] == 2))
+
+    from pipeline.scoring.evaluation import CustomMetric
+
+    custom = ((CustomMetric("recall_of_2", "x:y"), top_class_recall),)
+    scores = score(Y_3, PRED_3, PROBA_3, [0, 1, 2], average="weighted", custom=custom)
+
+    assert scores["f1"] == metrics.f1_score(Y_3, PRED_3, average="weighted")
+    assert scores["precision"] == metrics.precision_score(Y_3, PRED_3, average="weighted")
+    assert scores["recall_of_2"] == pytest.approx(2 / 3)
+
+
+def test_load_metric_from_project_folder(tmp_path) -> None:
+    from pipeline.scoring.evaluation import load_metric
+
+    (tmp_path / "my_metrics.py").write_text("def half(y_true, y_pred, y_proba):\n    return 0.5\n")
+    assert load_metric("my_metrics:half", str(tmp_path))(None, None, None) == 0.5
+    assert load_metric("my_metrics.half", str(tmp_path))(None, None, None) == 0.5
+    with pytest.raises(DataError) as caught:
+        load_metric("my_metrics:nope", str(tmp_path))
+    assert str(caught.value) == (
+        "Custom metric 'my_metrics:nope' cannot be imported (module 'my_metrics' has no attribute 'nope'); "
+        "give module:function on the project's Python path."
+    )
+
+
+def test_no_positive_prediction_scores_zero_not_an_error() -> None:
+    scores = score(np.array([0, 1]), np.array([0, 0]), np.array([[.9, .1], [.6, .4]]), [0, 1])
+
+    assert (scores["precision"], scores["recall"], scores["f1"]) == (0.0, 0.0, 0.0)
+    assert (scores["accuracy"], scores["auroc"]) == (0.5, 1.0)
+
+
+def test_single_class_benchmark() -> None:
+    with pytest.raises(DataError) as caught:
+        score(np.array([1, 1]), np.array([1, 0]), np.array([[.1, .9], [.6, .4]]), [0, 1])
+
+    assert str(caught.value) == (
+        "The benchmark holds a single class; AUROC needs at least two: add rows of the other classes."
+    )
+
+
+def test_multiclass_benchmark_missing_a_class() -> None:
+    with pytest.raises(DataError) as caught:
+        score(np.array([0, 1, 0, 1]), np.array([0, 2, 0, 1]), PROBA_3[:4], [0, 1, 2])
+
+    assert str(caught.value) == (
+        "The benchmark has no rows of class(es) 2; one-vs-rest AUROC needs every class: add rows of them."
+    )
+
+
+FEATURES = {"a": [0, 0, 1, 1, 2, 2, 3, 3.0], "b": [0, 1, 0, 1, 2, 3, 2, 3.0]}
+TRAIN = pd.DataFrame({**FEATURES, "target": [0, 0, 0, 1, 1, 1, 1, 1]})
+BENCH = pd.DataFrame({"a": [0.5, 2.5, 1.0, 3.0], "b": [0.5, 2.5, 1.5, 0.0], "target": [0, 1, 1, 0]})
+SCHEMA = Schema(("a", "b"), "target")
+
+
+def models() -> tuple:
+    baseline = fit("logistic_regression", {}, 1, TRAIN[["a", "b"]], TRAIN["target"])
+    candidate = fit("random_forest", {"n_estimators": 5}, 1, TRAIN[["a", "b"]], TRAIN["target"])
+    return baseline, candidate
+
+
+def test_evaluate_models_returns_metrics_and_per_row_predictions() -> None:
+    baseline, candidate = models()
+
+    base_scores, cand_scores, predictions = evaluate_models(baseline, candidate, BENCH, SCHEMA, [0, 1])
+
+    assert predictions["y_true"].tolist() == [0, 1, 1, 0]
+    for label, model, scores in (("baseline", baseline, base_scores), ("candidate", candidate, cand_scores)):
+        proba = model.predict_proba(BENCH[["a", "b"]])
+        assert np.array_equal(predictions[label]["proba"], proba)
+        assert predictions[label]["y_pred"].tolist() == model.predict(BENCH[["a", "b"]]).tolist()
+        assert len(predictions[label]["y_pred"]) == 4
+        assert scores == score(BENCH["target"].to_numpy(), predictions[label]["y_pred"], proba, [0, 1])
+    assert base_scores["accuracy"] == metrics.accuracy_score(
+        BENCH["target"], baseline.predict(BENCH[["a", "b"]])
+    )
+
+
+def test_evaluate_on_benchmark_records_the_benchmark() -> None:
+    baseline, candidate = models()
+    data = BENCH.to_csv(index=False).encode()
+
+    info, base_scores, cand_scores, predictions = evaluate_on_benchmark(
+        baseline, candidate, BENCH, ("data/bench.csv", data), SCHEMA, [0, 1]
+    )
+
+    assert info == BenchmarkInfo(
+        name="bench.csv", sha256="0x" + hashlib.sha256(data).hexdigest(), rows=4, classes=[0, 1]
+    )
+    assert (base_scores, cand_scores) == evaluate_models(baseline, candidate, BENCH, SCHEMA, [0, 1])[:2]
+    assert predictions["y_true"].tolist() == [0, 1, 1, 0]
