@@ -103,10 +103,11 @@ def attest(
 def _from_run(project: Path, ref: str | None, chain_id: int | None, contract: str | None,
               deadline_days: int | None, deadline: int | None, baseline_commitment: str | None) -> dict[str, Any]:
     from pipeline.attest.evidence import SECONDS_PER_DAY, build_attestation
+    from pipeline.runs.artifacts import settings as rebuild_settings
     from pipeline.runs.runner import finished_run
 
     run = finished_run(project, ref)
-    settings = run.data.settings.attestation
+    settings = rebuild_settings(run.data.settings).attestation
     if deadline is None:
         deadline = int(time.time()) + SECONDS_PER_DAY * (deadline_days or settings.deadline_days)
     return build_attestation(

@@ -38,36 +38,41 @@ class HokusaiEvaluationFlow(FlowSpec):
 
         from pipeline import __version__
         from pipeline.data.inputs import prepare_run, split_contribs
+        from pipeline.runs.artifacts import plain
 
         self.code_version = __version__
-        self.settings, self.inputs = prepare_run(
+        settings, inputs = prepare_run(
             Path(self.project_dir).resolve(),
             split_contribs(self.contrib_files),
             self.dry_run,
             Path(self.config_file) if self.config_file else None,
         )
+        self.settings, self.inputs = plain(settings), plain(inputs)
         self.next(self.load_baseline_model)
 
     @step
     def load_baseline_model(self):
         """Load the baseline from its skops file, or train it from the base data."""
         from pipeline.modelling.baseline import prepare_baseline
+        from pipeline.runs import artifacts as a
 
-        baseline = prepare_baseline(self.settings, self.inputs)
-        self.baseline_model, self.baseline_model_bytes = baseline.model, baseline.model_bytes
-        self.baseline_info, self.schema, self.base_data = baseline.info, baseline.schema, baseline.base_data
+        baseline = prepare_baseline(a.settings(self.settings), a.inputs(self.inputs))
+        self.baseline_model_bytes, self.baseline_info = baseline.model_bytes, a.plain(baseline.info)
+        self.schema, self.base_data = a.plain(baseline.schema), baseline.base_data
         self.next(self.integrate_contributed_data)
 
     @step
     def integrate_contributed_data(self):
         """Validate contributed tables; drop invalid, duplicate and benchmark rows; hash; join."""
         from pipeline.data.contributions import integrate_contributed_data
+        from pipeline.runs import artifacts as a
 
+        settings = a.settings(self.settings)
         integration, self.benchmark_data = integrate_contributed_data(
-            self.inputs, self.schema, self.baseline_info.classes, self.base_data, self.settings.data
+            a.inputs(self.inputs), a.schema(self.schema), self.baseline_info["classes"], self.base_data, settings.data
         )
         self.training_data = integration.training_data
-        self.contributions = integration.contributions
+        self.contributions = a.plain(integration.contributions)
         self.data_manifest = integration.manifest()
         self.next(self.train_new_model)
 
@@ -75,10 +80,13 @@ class HokusaiEvaluationFlow(FlowSpec):
     def train_new_model(self):
         """Same estimator, hyper-parameters and seed as the baseline, on base + contributed rows."""
         from pipeline.modelling.training import train_candidate
+        from pipeline.runs import artifacts as a
 
-        self.candidate_model, self.candidate_model_bytes, self.candidate_info = train_candidate(
-            self.baseline_model, self.baseline_info, self.training_data, self.schema
+        _, self.candidate_model_bytes, candidate_info = train_candidate(
+            a.model(self.baseline_model_bytes, "baseline"), a.model_info(self.baseline_info),
+            self.training_data, a.schema(self.schema),
         )
+        self.candidate_info = a.plain(candidate_info)
         self.next(self.evaluate_on_benchmark)
 
     @step
@@ -86,12 +94,15 @@ class HokusaiEvaluationFlow(FlowSpec):
         """Score both models on the same benchmark rows."""
         from pathlib import Path
 
+        from pipeline.runs import artifacts as a
         from pipeline.scoring.evaluation import evaluate_on_benchmark
 
-        self.benchmark_info, self.baseline_metrics, self.candidate_metrics, self.predictions = evaluate_on_benchmark(
-            self.baseline_model, self.candidate_model, self.benchmark_data, self.inputs.benchmark,
-            self.schema, self.baseline_info.classes, self.settings.evaluation, str(Path(self.project_dir).resolve()),
+        benchmark_info, self.baseline_metrics, self.candidate_metrics, self.predictions = evaluate_on_benchmark(
+            a.model(self.baseline_model_bytes, "baseline"), a.model(self.candidate_model_bytes, "candidate"),
+            self.benchmark_data, self.inputs["benchmark"], a.schema(self.schema),
+            self.baseline_info["classes"], a.settings(self.settings).evaluation, str(Path(self.project_dir).resolve()),
         )
+        self.benchmark_info = a.plain(benchmark_info)
         self.next(self.compare_and_output_delta)
 
     @step
@@ -99,25 +110,30 @@ class HokusaiEvaluationFlow(FlowSpec):
         """Per-metric deltas, DeltaOne in bps with its bootstrap CI, the gate, attribution."""
         from pathlib import Path
 
+        from pipeline.runs import artifacts as a
         from pipeline.scoring.delta import compare_and_attribute
 
-        self.delta = compare_and_attribute(
-            self.settings, self.baseline_metrics, self.candidate_metrics, self.predictions,
-            self.benchmark_info.rows, self.contributions, self.baseline_model, self.training_data,
-            self.benchmark_data, self.schema, self.baseline_info.classes, str(Path(self.project_dir).resolve()),
+        delta = compare_and_attribute(
+            a.settings(self.settings), self.baseline_metrics, self.candidate_metrics, self.predictions,
+            self.benchmark_info["rows"], a.contributions(self.contributions),
+            a.model(self.baseline_model_bytes, "baseline"), self.training_data, self.benchmark_data,
+            a.schema(self.schema), self.baseline_info["classes"], str(Path(self.project_dir).resolve()),
         )
-        self.attribution = {"method": self.delta.weight_method, "retrainings": self.delta.retrainings,
-                            "values_bps": {c.wallet: c.value_bps for c in self.delta.contributors}}
+        self.delta = a.plain(delta)
+        self.attribution = {"method": delta.weight_method, "retrainings": delta.retrainings,
+                            "values_bps": {c.wallet: c.value_bps for c in delta.contributors}}
         self.next(self.generate_attestation_output)
 
     @step
     def generate_attestation_output(self):
         """Deterministic evidence and its hash (typed data is built at `hokusai attest`)."""
         from pipeline.attest.evidence import evidence_for_run
+        from pipeline.runs import artifacts as a
 
         self.attestation = evidence_for_run(
-            self.settings, self.dry_run, self.baseline_info, self.candidate_info,
-            self.benchmark_info, self.contributions, self.delta,
+            a.settings(self.settings), self.dry_run, a.model_info(self.baseline_info),
+            a.model_info(self.candidate_info), a.benchmark_info(self.benchmark_info),
+            a.contributions(self.contributions), a.delta(self.delta),
         )
         self.next(self.monitor_and_log)
 
@@ -126,12 +142,13 @@ class HokusaiEvaluationFlow(FlowSpec):
         """Record params, metrics, models and evidence in MLflow; log a summary."""
         from pathlib import Path
 
+        from pipeline.runs import artifacts as a
         from pipeline.runs.tracking import log_run
 
         self.tracking = log_run(
-            settings=self.settings, project_dir=Path(self.project_dir).resolve(), dry_run=self.dry_run,
-            pathspec=current.pathspec.rsplit("/", 2)[0], delta=self.delta, attestation=self.attestation,
-            manifest=self.data_manifest, baseline_info=self.baseline_info,
+            settings=a.settings(self.settings), project_dir=Path(self.project_dir).resolve(), dry_run=self.dry_run,
+            pathspec=current.pathspec.rsplit("/", 2)[0], delta=a.delta(self.delta), attestation=self.attestation,
+            manifest=self.data_manifest, baseline_info=a.model_info(self.baseline_info),
             models={"baseline.skops": self.baseline_model_bytes, "candidate.skops": self.candidate_model_bytes},
             training_data=self.training_data,
         )
@@ -144,10 +161,9 @@ class HokusaiEvaluationFlow(FlowSpec):
         from pipeline.logs import get_logger
 
         get_logger().info(
-            "evaluation.finished", deltaone_bps=self.delta.deltaone_bps, gate_passed=self.delta.passed,
+            "evaluation.finished", deltaone_bps=self.delta["deltaone_bps"], gate_passed=self.delta["passed"],
             attestation_hash=self.attestation["attestationHash"], mlflow_run_id=self.mlflow_run_id,
         )
-
 
 if __name__ == "__main__":
     HokusaiEvaluationFlow()

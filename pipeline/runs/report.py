@@ -181,7 +181,9 @@ def artifact(run: Any, name: str) -> Any | None:
     task = _task(run, PRODUCER[name])
     if task is None or not task.successful:
         return None
-    return getattr(task.data, name, None)
+    from pipeline.runs.artifacts import rebuild
+
+    return rebuild(name, getattr(task.data, name, None))
 
 
 def _ci(obj: Any) -> dict[str, Any] | None:

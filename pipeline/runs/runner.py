@@ -139,8 +139,10 @@ def summary(run: Any) -> dict[str, Any]:
     """What a finished run found, from its artifacts (the CLI's table and --json)."""
     from dataclasses import asdict
 
+    from pipeline.runs.artifacts import delta as rebuild_delta
+
     data = run.data
-    delta = data.delta
+    delta = rebuild_delta(data.delta)
     return {
         "pathspec": run.pathspec,
         "run_id": run.id,

@@ -124,7 +124,7 @@ def test_dirty_file_was_read_sniffed_and_cleaned(runs):
 def test_planted_benchmark_rows_are_dropped_counted_and_change_nothing(runs):
     clean, dirty = runs["clean"], runs["dirty"]
     contributions = runs["dirty_run"].data.contributions
-    assert [(c.wallet, c.rows_in, c.rows_kept, c.benchmark_rows_dropped, c.duplicates_dropped)
+    assert [(c["wallet"], c["rows_in"], c["rows_kept"], c["benchmark_rows_dropped"], c["duplicates_dropped"])
             for c in contributions] == [(ALICE, 102, 90, 12, 0), (BOB, 103, 90, 13, 0)]
     evidence = runs["dirty_run"].data.attestation["evidence"]
     assert [(c["wallet"], c["rowsIn"], c["rowsKept"], c["benchmarkRowsDropped"], c["duplicatesDropped"],
@@ -133,16 +133,16 @@ def test_planted_benchmark_rows_are_dropped_counted_and_change_nothing(runs):
     assert dirty["deltaone_bps"] == clean["deltaone_bps"]
     assert dirty["metrics"] == clean["metrics"]
     assert dirty["ci"] == clean["ci"]
-    assert runs["dirty_run"].data.candidate_info.sha256 == runs["clean_run"].data.candidate_info.sha256
+    assert runs["dirty_run"].data.candidate_info["sha256"] == runs["clean_run"].data.candidate_info["sha256"]
 
 
 def test_kept_rows_hash_like_the_clean_file(runs):
     clean = runs["clean_run"].data.contributions[0]
     dirty_file = runs["dirty_run"].data.data_manifest["files"][0]
     # the dirty file's usable rows include the 25 benchmark rows: a different content
-    assert dirty_file["content_sha256"] != clean.content_sha256
+    assert dirty_file["content_sha256"] != clean["content_sha256"]
     alice, bob = runs["dirty_run"].data.contributions
-    assert alice.content_sha256 != bob.content_sha256
+    assert alice["content_sha256"] != bob["content_sha256"]
     assert {c["wallet"] for c in runs["dirty"]["contributors"]} == {ALICE, BOB}
 
 

@@ -12,6 +12,8 @@ import pytest
 from sklearn.metrics import accuracy_score
 
 from pipeline.attest.eip712 import attestation_hash, canonical_json
+from pipeline.modelling.models import load_model
+from pipeline.runs.artifacts import rebuild
 from pipeline.runs.runner import STEPS
 from tests.conftest import ALICE, BOB, FIXTURES
 
@@ -28,23 +30,23 @@ def test_every_step_finished(project_run):
 def test_baseline_trained_from_base_data(project_run):
     project, run = project_run
     info = run.data.baseline_info
-    assert info.source == "trained:logistic_regression"
-    assert info.training_rows == 20
-    assert info.classes == [0, 1]
-    assert info.sha256 == "0x" + hashlib.sha256(run.data.baseline_model_bytes).hexdigest()
-    assert run.data.schema.target == "target"
-    assert len(run.data.schema.features) == 30
+    assert info["source"] == "trained:logistic_regression"
+    assert info["training_rows"] == 20
+    assert info["classes"] == [0, 1]
+    assert info["sha256"] == "0x" + hashlib.sha256(run.data.baseline_model_bytes).hexdigest()
+    assert run.data.schema["target"] == "target"
+    assert len(run.data.schema["features"]) == 30
 
 
 def test_contributions_integrated(project_run):
     project, run = project_run
     contributions = run.data.contributions
-    assert [(c.file, c.wallet, c.rows_in, c.rows_kept) for c in contributions] == [
+    assert [(c["file"], c["wallet"], c["rows_in"], c["rows_kept"]) for c in contributions] == [
         ("data/contrib_alice.csv", ALICE, 180, 180),
         ("data/contrib_bob.parquet", BOB, 169, 169),
     ]
     alice_bytes = (project / "data" / "contrib_alice.csv").read_bytes()
-    assert contributions[0].file_sha256 == "0x" + hashlib.sha256(alice_bytes).hexdigest()
+    assert contributions[0]["file_sha256"] == "0x" + hashlib.sha256(alice_bytes).hexdigest()
     assert len(run.data.training_data) == 20 + 180 + 169
 
 
@@ -52,17 +54,17 @@ def test_candidate_metrics_match_sklearn(project_run):
     project, run = project_run
     benchmark = pd.read_csv(project / "data" / "benchmark.csv")
     X, y = benchmark.drop(columns="target"), benchmark["target"]
-    for model, metrics in ((run.data.baseline_model, run.data.baseline_metrics),
-                           (run.data.candidate_model, run.data.candidate_metrics)):
-        assert metrics["accuracy"] == accuracy_score(y, model.predict(X))
+    for stored, metrics in ((run.data.baseline_model_bytes, run.data.baseline_metrics),
+                            (run.data.candidate_model_bytes, run.data.candidate_metrics)):
+        assert metrics["accuracy"] == accuracy_score(y, load_model(stored, "model").predict(X))
     assert run.data.baseline_metrics["accuracy"] == 0.91
     assert run.data.candidate_metrics["accuracy"] == 0.98
-    assert run.data.benchmark_info.rows == 200
+    assert run.data.benchmark_info["rows"] == 200
 
 
 def test_delta_gate_and_weights(project_run):
     _, run = project_run
-    delta = run.data.delta
+    delta = rebuild("delta", run.data.delta)
     assert (delta.deltaone_bps, delta.deltaone_pp, delta.passed) == (700, "7.00", True)
     assert (delta.ci.low_bps, delta.ci.high_bps, delta.ci.resamples) == (350, 1150, 1000)
     assert [(g.name, g.value, g.threshold, g.passed) for g in delta.gate] == [
@@ -82,7 +84,7 @@ def test_evidence_hash_and_content(project_run):
     assert evidence["modelId"] == "7" and evidence["dryRun"] is False
     assert evidence["delta"]["deltaOneBps"] == 700
     assert evidence["metrics"]["baselineBps"]["accuracy"] == 9100
-    assert evidence["candidate"]["sha256"] == run.data.candidate_info.sha256
+    assert evidence["candidate"]["sha256"] == run.data.candidate_info["sha256"]
     assert evidence["baseline"]["source"] == "trained:logistic_regression"
     # no run id, no path and no clock: nothing that differs between two identical runs
     canonical = canonical_json(evidence).decode()
@@ -105,7 +107,7 @@ def test_mlflow_record(project_run):
     names = sorted(a.path for a in client.list_artifacts(record.info.run_id))
     assert names == ["baseline.skops", "candidate.skops", "evidence.json", "manifest.json"]
     stored = client.download_artifacts(record.info.run_id, "candidate.skops")
-    assert "0x" + hashlib.sha256(open(stored, "rb").read()).hexdigest() == run.data.candidate_info.sha256
+    assert "0x" + hashlib.sha256(open(stored, "rb").read()).hexdigest() == run.data.candidate_info["sha256"]
 
 
 def test_plain_metaflow_dry_run_matches_cli_hash(tmp_path, demo_runs):
@@ -121,3 +123,57 @@ def test_plain_metaflow_dry_run_matches_cli_hash(tmp_path, demo_runs):
               if "attestation_hash=" in line]
     assert hashes == [demo_runs["first"]["attestation_hash"]]
     assert (FIXTURES / "base.csv").is_file()
+
+
+#: Evidence hash of `hokusai dry-run` on the bundled demo. The evidence holds only facts of
+#: the evaluation, so this changes only when the evaluation does: say why in CHANGELOG.
+DEMO_ATTESTATION_HASH = "0xba29f8005b8bfdc19ec33ee6000edfbf3728ad5edd1056d157ab5c4d292f956e"
+
+
+def test_demo_evidence_hash_is_pinned(demo_runs):
+    assert demo_runs["first"]["attestation_hash"] == DEMO_ATTESTATION_HASH
+
+
+LOAD_WITHOUT_PIPELINE = """
+import importlib.abc, json, sys
+
+class NoPipeline(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "pipeline" or name.startswith("pipeline."):
+            raise ImportError(f"artifact needs {name}")
+
+sys.meta_path.insert(0, NoPipeline())
+from metaflow import Run, namespace
+namespace(None)
+loaded = {}
+for step in Run(sys.argv[1]):
+    for task in step:
+        for artifact in task:
+            artifact.data  # unpickles: fails if it references a pipeline class
+            loaded[artifact.id] = type(artifact.data).__module__
+print(json.dumps(loaded))
+"""
+
+
+def test_artifacts_load_without_the_pipeline_package(project_run, tmp_path):
+    """Every artifact of a finished run unpickles in a process that cannot import `pipeline`
+    (a refactor, an upgrade or another image must not make old runs unreadable)."""
+    import json
+    import os
+
+    project, run = project_run
+    env = {**os.environ, "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(project)}
+    done = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_PIPELINE, run.pathspec], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    modules = json.loads(done.stdout)
+    for name in ("settings", "inputs", "schema", "baseline_info", "candidate_info", "contributions",
+                 "benchmark_info", "delta", "attestation", "data_manifest", "baseline_model_bytes"):
+        assert name in modules
+    assert not any(m.startswith("pipeline") for m in modules.values())
+    assert {modules["delta"], modules["settings"], modules["baseline_model_bytes"]} == {"builtins"}
+    # the control: a run whose artifact held a pipeline class would fail to load here
+    probe = subprocess.run(
+        [sys.executable, "-c", LOAD_WITHOUT_PIPELINE.split("from metaflow")[0] + "import pipeline.config"],
+        capture_output=True, text=True, timeout=60)
+    assert "artifact needs pipeline" in probe.stderr

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from pipeline.runs import report
+from pipeline.runs.artifacts import rebuild
 from pipeline.runs.runner import INTERRUPTED_TAG, STEPS, resumable_run, resume_events
 from tests.conftest import ALICE, BOB, invoke
 
@@ -241,7 +242,7 @@ def test_inspect_json_carries_the_run_artifacts(demo):
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     run = Run(summary["pathspec"])
-    delta, data = run.data.delta, run.data
+    delta, data = rebuild("delta", run.data.delta), run.data
     assert doc["schema"] == "hokusai.inspect/v1" and doc["status"] == "successful" and doc["failure"] is None
     assert [(s["name"], s["status"], s["cloned"]) for s in doc["steps"]] == [(n, "successful", False) for n in STEPS]
     assert all(s["duration_s"] > 0 and s["started_at"].endswith("Z") for s in doc["steps"])
@@ -254,12 +255,12 @@ def test_inspect_json_carries_the_run_artifacts(demo):
     assert [(c["wallet"], c["rows"], c["weight_bps"]) for c in doc["contributors"]] == [
         (c.wallet, c.rows, c.weight_bps) for c in delta.contributors]
     assert [f["content_sha256"] for c in doc["contributors"] for f in c["files"]] == [
-        c.content_sha256 for c in data.contributions]
-    assert doc["benchmark"] == {"name": "benchmark.csv", "sha256": data.benchmark_info.sha256, "rows": 200,
+        c["content_sha256"] for c in data.contributions]
+    assert doc["benchmark"] == {"name": "benchmark.csv", "sha256": data.benchmark_info["sha256"], "rows": 200,
                                 "spec_id": "hokusai-demo-breast-cancer-v1"}
-    assert doc["baseline"]["sha256"] == data.baseline_info.sha256
+    assert doc["baseline"]["sha256"] == data.baseline_info["sha256"]
     assert doc["baseline"]["source"] == "trained:logistic_regression"
-    assert doc["candidate"]["sha256"] == data.candidate_info.sha256
+    assert doc["candidate"]["sha256"] == data.candidate_info["sha256"]
     assert doc["attestation_hash"] == data.attestation["attestationHash"] == summary["attestation_hash"]
     assert doc["mlflow"]["run_id"] == data.mlflow_run_id
     assert doc["mlflow"]["tracking_uri"] == f"sqlite:///{project / '.hokusai' / 'mlflow.db'}"

@@ -1,0 +1,118 @@
+"""The plain form of every artifact a step writes, and how a step or a reader rebuilds the
+typed object from it.
+
+Steps pass plain data between them (dicts, lists, tuples, numbers, strings, bytes, tables,
+model files as bytes), never pickled instances of `pipeline` classes: a run stays readable by
+`inspect`, `attest` and `resume` after a refactor or an upgrade, and on a cluster whose image
+holds another version of this package."""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
+    from pipeline.data.contributions import Contribution, Inputs
+    from pipeline.data.tables import Schema
+    from pipeline.modelling.baseline import ModelInfo
+    from pipeline.scoring.delta import Delta
+    from pipeline.scoring.evaluation import BenchmarkInfo
+
+
+def plain(obj: Any) -> Any:
+    """`obj` as plain data: pydantic models and dataclasses become dicts, recursively, field
+    by field (tables and arrays inside are kept as they are, not copied)."""
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, list):
+        return [plain(x) for x in obj]
+    if isinstance(obj, tuple):
+        return tuple(plain(x) for x in obj)
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    return obj
+
+
+def settings(data: dict[str, Any]) -> Settings:
+    from pipeline.config import Settings
+
+    return Settings.model_validate(data)
+
+
+def inputs(data: dict[str, Any]) -> Inputs:
+    from pipeline.data.contributions import Inputs, LoadedContribution
+    from pipeline.data.pii import Finding
+    from pipeline.data.tables import TableInfo
+
+    loaded = tuple(
+        LoadedContribution(**{**c, "table": TableInfo(**c["table"]),
+                              "pii": tuple(Finding(**f) for f in c["pii"])})
+        for c in data["contributions"]
+    )
+    return Inputs(base=data["base"], benchmark=data["benchmark"], baseline_model=data["baseline_model"],
+                  contributions=loaded)
+
+
+def schema(data: dict[str, Any]) -> Schema:
+    from pipeline.data.tables import Schema
+
+    return Schema(**data)
+
+
+def model_info(data: dict[str, Any]) -> ModelInfo:
+    from pipeline.modelling.baseline import ModelInfo
+
+    return ModelInfo(**data)
+
+
+def model(data: bytes, name: str) -> Any:
+    """A model from its stored skops bytes (the same checks as any model file)."""
+    from pipeline.modelling.models import load_model
+
+    return load_model(data, name)
+
+
+def contributions(data: list[dict[str, Any]]) -> list[Contribution]:
+    from pipeline.data.contributions import Contribution
+
+    return [Contribution(**c) for c in data]
+
+
+def benchmark_info(data: dict[str, Any]) -> BenchmarkInfo:
+    from pipeline.scoring.evaluation import BenchmarkInfo
+
+    return BenchmarkInfo(**data)
+
+
+def delta(data: dict[str, Any]) -> Delta:
+    from pipeline.scoring.bootstrap import BootstrapCI
+    from pipeline.scoring.delta import Contributor, Delta, GateCondition, MetricDelta
+
+    return Delta(**{
+        **data,
+        "metrics": [MetricDelta(**m) for m in data["metrics"]],
+        "gate": [GateCondition(**g) for g in data["gate"]],
+        "contributors": [Contributor(**c) for c in data["contributors"]],
+        "ci": BootstrapCI(**data["ci"]) if data.get("ci") is not None else None,
+    })
+
+
+#: Artifact name -> how to rebuild its typed object (the others are used as they are).
+REBUILD = {
+    "settings": settings,
+    "inputs": inputs,
+    "schema": schema,
+    "baseline_info": model_info,
+    "candidate_info": model_info,
+    "contributions": contributions,
+    "benchmark_info": benchmark_info,
+    "delta": delta,
+}
+
+
+def rebuild(name: str, value: Any) -> Any:
+    """The typed object of artifact `name` (None stays None)."""
+    return value if value is None or name not in REBUILD else REBUILD[name](value)
