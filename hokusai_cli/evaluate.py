@@ -16,11 +16,10 @@ from hokusai_cli.common import ConfigOpt, ContribOpt, FailOnGateOpt, JsonOpt, Pr
 def interruptible(progress: Any, project: Path) -> Iterator[None]:
     """Ctrl-C stops the run and names the exact command that resumes it (exit 130).
 
-    While the flow runs, Metaflow's Runner owns SIGINT: it kills the run's processes, and
-    the run ends as a failed run whose failing task has no exception. That, or a
-    KeyboardInterrupt raised before the Runner took over, is reported as an interruption."""
+    While the flow runs, the launcher handles SIGINT: it kills the run's processes and
+    raises KeyboardInterrupt. Only that is an interruption: a task that dies on its own (a
+    crash, the OOM killer) is a failure (exit 3), never reported as Ctrl-C."""
     from hokusai_cli import render
-    from pipeline.errors import FlowFailed
     from pipeline.runs.report import project_arg, resume_command
     from pipeline.runs.runner import mark_interrupted
 
@@ -37,11 +36,6 @@ def interruptible(progress: Any, project: Path) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         raise interrupted(mark_interrupted(project, progress.run_id) if progress.run_id else None) from None
-    except FlowFailed:
-        step = mark_interrupted(project, progress.run_id) if progress.run_id else None
-        if step is None:
-            raise
-        raise interrupted(step) from None
 
 
 def finish(result: dict[str, Any], out: Any, as_json: bool, fail_on_gate: bool) -> None:

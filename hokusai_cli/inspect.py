@@ -16,7 +16,7 @@ RunArg = Annotated[
     Optional[str],
     typer.Argument(metavar="[RUN]", help="Run id or HokusaiEvaluationFlow/<id>; default: the latest run of the project."),
 ]
-STATUS_STYLE = {"successful": "green", "failed": "bold red", "running": "yellow", "not reached": "dim"}
+STATUS_STYLE = {"successful": "green", "failed": "bold red", "killed": "bold red", "running": "yellow", "not reached": "dim"}
 
 
 # --- formatting --------------------------------------------------------------------------

@@ -47,6 +47,11 @@ class RunError(InputError):
     """A run id that does not name a usable run of this project."""
 
 
+class StoreError(InputError):
+    """A local store (the MLflow SQLite file) is damaged or cannot be locked; the user moves
+    it aside or frees it."""
+
+
 class FlowFailed(HokusaiError):
     """The Metaflow run itself failed (exit 3)."""
 
@@ -54,5 +59,5 @@ class FlowFailed(HokusaiError):
 #: Names of the error classes that mean "bad input" when seen in a failed Metaflow task.
 INPUT_ERROR_TYPES = frozenset(
     f"{__name__}.{cls.__name__}"
-    for cls in (InputError, ConfigError, DataError, ModelError, AttestationError, RunError)
+    for cls in (InputError, ConfigError, DataError, ModelError, AttestationError, RunError, StoreError)
 )

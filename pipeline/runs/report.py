@@ -16,12 +16,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.runs.runner import FLOW_NAME, INTERRUPTED_TAG, STEPS
+from pipeline.runs.runner import FAILED_TAG, FLOW_NAME, INTERRUPTED_TAG, STEPS
 
 INSPECT_SCHEMA = "hokusai.inspect/v1"
 RUNS_SCHEMA = "hokusai.runs/v1"
 
-SUCCESSFUL, FAILED, RUNNING, NOT_REACHED = "successful", "failed", "running", "not reached"
+SUCCESSFUL, FAILED, KILLED, RUNNING, NOT_REACHED = "successful", "failed", "killed", "running", "not reached"
 STDERR_TAIL_LINES = 12
 
 #: Which step writes each artifact the report reads (read only once that step succeeded).
@@ -75,20 +75,39 @@ def project_arg(project_dir: Path, cwd: Path | None = None) -> Path | None:
 
 # --- steps -------------------------------------------------------------------------------
 
-def task_status(task: Any, interrupted: bool = False) -> str:
-    """successful; failed (ended without success, including a task that was killed); or
-    running (no end recorded yet: unless the run was interrupted, then it is failed)."""
+def task_status(task: Any, interrupted: bool = False, gone: bool = False) -> str:
+    """successful; failed (ended without success, or stopped by Ctrl-C); killed (no end
+    recorded and the run's process is gone); or running (no end recorded yet)."""
     if task.successful:
         return SUCCESSFUL
     if task.finished_at is not None or task.exception is not None or interrupted:
         return FAILED
-    return RUNNING
+    return KILLED if gone else RUNNING
+
+
+def _tags(run: Any) -> frozenset[str]:
+    try:
+        return frozenset(run.user_tags)
+    except Exception:  # noqa: BLE001 - tags are a nicety
+        return frozenset()
 
 
 def interrupted(run: Any) -> bool:
     """Whether `hokusai run`/`resume` recorded that this run was stopped (Ctrl-C)."""
+    return INTERRUPTED_TAG in _tags(run)
+
+
+def seen_failing(run: Any) -> bool:
+    """Whether `hokusai run`/`resume` saw this run end unsuccessfully."""
+    return FAILED_TAG in _tags(run)
+
+
+def killed(run: Any) -> bool:
+    """Whether an unfinished run's process is gone (see `pipeline.runs.liveness`)."""
+    from pipeline.runs.liveness import runtime_gone
+
     try:
-        return INTERRUPTED_TAG in run.user_tags
+        return not run.successful and runtime_gone(run.user_tags)
     except Exception:  # noqa: BLE001 - tags are a nicety
         return False
 
@@ -126,6 +145,12 @@ def _cloned(task: Any) -> bool:
     return _metadata(task).get("origin-task-id") not in (None, "", "None")
 
 
+def _datastore_root(run: Any) -> str | None:
+    """Where the run's artifacts live (`ds-root` of its first task), for the full-disk check."""
+    task = _task(run, "start")
+    return None if task is None else _metadata(task).get("ds-root")
+
+
 def resumed_from(run: Any) -> str | None:
     """The run this one resumed (from its `start` task's metadata), else None."""
     task = _task(run, "start")
@@ -134,7 +159,7 @@ def resumed_from(run: Any) -> str | None:
 
 def step_rows(run: Any) -> list[dict[str, Any]]:
     """One row per flow step, in flow order: status, start, end, duration, cloned."""
-    stopped = interrupted(run)
+    stopped, gone = interrupted(run) or seen_failing(run), killed(run)
     rows = []
     for name in STEPS:
         step = _step(run, name)
@@ -143,8 +168,8 @@ def step_rows(run: Any) -> list[dict[str, Any]]:
             rows.append({"name": name, "status": NOT_REACHED, "started_at": None, "finished_at": None,
                          "duration_s": None, "cloned": False, "task": None})
             continue
-        statuses = [task_status(t, stopped) for t in tasks]
-        status = FAILED if FAILED in statuses else RUNNING if RUNNING in statuses else SUCCESSFUL
+        statuses = [task_status(t, stopped, gone) for t in tasks]
+        status = next((s for s in (FAILED, KILLED, RUNNING) if s in statuses), SUCCESSFUL)
         started = min(t.created_at for t in tasks)
         ends = [t.finished_at for t in tasks]
         finished = None if any(e is None for e in ends) else max(ends)
@@ -160,7 +185,7 @@ def run_end(run: Any, status: str) -> datetime | None:
     """When a run ended: its finish time, or for a failed run the end of its last task."""
     if status == SUCCESSFUL:
         return run.finished_at
-    if status == FAILED:
+    if status in (FAILED, KILLED):
         ends = [t.finished_at for s in run for t in s if t.finished_at is not None]
         return max(ends) if ends else None
     return None
@@ -170,7 +195,9 @@ def run_status(run: Any, steps: list[dict[str, Any]] | None = None) -> str:
     if run.successful:
         return SUCCESSFUL
     steps = step_rows(run) if steps is None else steps
-    return FAILED if interrupted(run) or any(s["status"] == FAILED for s in steps) else RUNNING
+    if interrupted(run) or seen_failing(run) or any(s["status"] == FAILED for s in steps):
+        return FAILED
+    return KILLED if any(s["status"] == KILLED for s in steps) or killed(run) else RUNNING
 
 
 # --- artifacts ---------------------------------------------------------------------------
@@ -290,20 +317,31 @@ def contributor_rows(contributions: list[Any] | None, delta: Any) -> list[dict[s
 def failure(run: Any, steps: list[dict[str, Any]], project_dir: Path | None = None) -> dict[str, Any] | None:
     """The failing step, its error, the end of its stderr and the commands that resume it."""
     from pipeline.errors import INPUT_ERROR_TYPES
+    from pipeline.runs.liveness import full_disk
 
-    stopped = interrupted(run)
-    failed = next((s for s in steps if s["status"] == FAILED), None)
-    if failed is None and stopped:  # interrupted between two steps
+    stopped, ended, gone = interrupted(run), seen_failing(run), killed(run)
+    failed = next((s for s in steps if s["status"] in (FAILED, KILLED)), None)
+    if failed is None and (stopped or ended or gone):  # stopped between two steps
         failed = next((s for s in steps if s["status"] != SUCCESSFUL), None)
     if failed is None:
         return None
-    task = next((t for t in _step(run, failed["name"]) or [] if task_status(t, stopped) == FAILED), None)
+    task = next((t for t in _step(run, failed["name"]) or []
+                 if task_status(t, stopped or ended, gone) in (FAILED, KILLED)), None)
     exc = None if task is None else task.exception
     if exc is not None:
         kind = getattr(exc, "type", None) or type(exc).__name__
         message = str(getattr(exc, "exception", exc)).strip()
     elif stopped:
         kind, message = None, "the run was interrupted (Ctrl-C) " + ("in this step" if task else "before this step")
+    elif (full := full_disk([_datastore_root(run)])) is not None:
+        kind, message = None, (f"the disk holding {full} is full (No space left on device): the task died "
+                               "writing to it; free space there, then resume")
+    elif ended:
+        kind, message = None, ("the task process died without an error (a crash or a kill: out of memory, "
+                               "a signal) " + ("in this step" if task else "before this step"))
+    elif gone:
+        kind, message = None, ("the run's process is gone without recording an end: it was killed (SIGKILL, out "
+                               "of memory, a shutdown) " + ("in this step" if task else "before this step"))
     else:
         kind, message = None, "the task stopped without an exception (it was interrupted or killed)"
     try:
@@ -379,7 +417,7 @@ def inspect_report(run: Any, project_dir: Path | None = None) -> dict[str, Any]:
             "sha256": candidate_info.sha256, "training_rows": candidate_info.training_rows},
         "attestation_hash": attestation["attestationHash"] if attestation else None,
         "mlflow": _tracking(artifact(run, "tracking"), artifact(run, "mlflow_run_id")),
-        "failure": failure(run, steps, project_dir) if status == FAILED else None,
+        "failure": failure(run, steps, project_dir) if status in (FAILED, KILLED) else None,
     }
 
 
@@ -399,7 +437,7 @@ def run_row(run: Any) -> dict[str, Any]:
         "dry_run": artifact(run, "dry_run"),
         "deltaone_bps": delta.deltaone_bps if delta is not None else None,
         "gate_passed": delta.passed if delta is not None else None,
-        "failed_step": next((s["name"] for s in steps or [] if s["status"] == FAILED), None),
+        "failed_step": next((s["name"] for s in steps or [] if s["status"] in (FAILED, KILLED)), None),
         "resumed_from": resumed_from(run),
     }
 

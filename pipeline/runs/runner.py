@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,11 @@ def launch(
 ) -> Any:
     """Run the flow with the Runner, feeding each log line to `on_line`; return the
     Client `Run`. A failed run raises: InputError for bad input, FlowFailed otherwise."""
+    from pipeline.config import load_settings, mlflow_uri
+    from pipeline.runs.tracking import prepare_store
+
+    # Create or check the MLflow store before any run exists: a damaged store stops here.
+    prepare_store(mlflow_uri(load_settings(project_dir, config_file=config_file), project_dir))
     params: dict[str, Any] = {"contrib_files": ",".join(contrib), "dry_run": dry_run,
                               "project_dir": str(project_dir)}
     if config_file is not None:
@@ -88,36 +94,81 @@ def _execute(
 ) -> Any:
     """Start a Runner command (`start(runner)` -> awaitable ExecutingRun), stream its log
     lines, wait, and return the Client `Run`; a failed run raises `failure(run)`. If the
-    caller stops (Ctrl-C or any error), the Metaflow process is killed too."""
+    caller stops (Ctrl-C or any error), the Metaflow process is killed too.
+
+    The run is tagged with its runtime process (`liveness.runtime_tag`), so a run whose
+    process dies without an end record is later reported as killed, not running. Ctrl-C is
+    handled here: it kills the run and raises KeyboardInterrupt, so a task that crashed on
+    its own (a segfault, the OOM killer) is never mistaken for an interruption."""
     import asyncio
+    import signal
 
     ensure_user()  # before metaflow is imported: it reads the user name at import
     from metaflow import Runner
 
+    from pipeline.runs.liveness import runtime_tag
+
     async def go() -> Any:
         with Runner(str(FLOW_FILE), show_output=False, pylint=False, cwd=str(project_dir),
                     env={**os.environ, **metaflow_env(project_dir, log_json)}) as runner:
+            interrupted: list[bool] = []
+            started: list[Any] = []
+
+            def on_sigint() -> None:
+                interrupted.append(True)
+                for executing in started:
+                    executing.command_obj.kill()
+
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGINT, on_sigint)  # replaces the Runner's own handler
             try:
-                executing = await start(runner)
-            except RuntimeError as exc:
-                raise FlowFailed(f"The {what} could not start: {str(exc).strip().splitlines()[-1]}") from None
-            try:
+                try:
+                    executing = await start(runner)
+                except RuntimeError as exc:
+                    raise FlowFailed(f"The {what} could not start: {str(exc).strip().splitlines()[-1]}") from None
+                started.append(executing)
+                if interrupted:
+                    executing.command_obj.kill()
+                    raise KeyboardInterrupt
+                try:
+                    executing.run.add_tag(runtime_tag(executing.command_obj.process.pid))
+                except Exception:  # noqa: BLE001 - the runtime already exited: its status says why
+                    pass
                 async for _, line in executing.stream_log("stdout"):
                     on_line(line)
                 await executing.wait()
             except BaseException:
-                executing.command_obj.kill()
+                for executing in started:
+                    executing.command_obj.kill()
                 raise
+            finally:
+                loop.remove_signal_handler(signal.SIGINT)
+            if interrupted:
+                raise KeyboardInterrupt
             if executing.status != "successful":
-                raise failure(executing.run)
+                try:  # seen ending: a task that died without recording its end is failed, not killed
+                    executing.run.add_tag(FAILED_TAG)
+                except Exception:  # noqa: BLE001 - only the status wording is at stake
+                    pass
+                raise failure(executing.run, project_dir / ".metaflow")
             return executing.run
 
     return asyncio.run(go())
 
 
-def failure(run: Any) -> InputError | FlowFailed:
+def failure(run: Any, datastore: Path | None = None) -> InputError | FlowFailed:
     """The error a failed run stands for: its failing step's own error when that is bad
-    input (exit 2), else FlowFailed naming the step, the error and how to resume."""
+    input (exit 2), else FlowFailed naming the step, the error and how to resume. A full
+    disk (an errno 28 error, or a task that died while the datastore's disk is full) is
+    named with its path."""
+    from pipeline.runs.liveness import full_disk, no_space
+
+    def disk_full(step: str, path: str) -> FlowFailed:
+        return FlowFailed(
+            f"Run {run.pathspec} failed in step {step}: the disk holding {path} is full (No space left on "
+            f"device); free space there, then resume with: hokusai resume {run.id}"
+        )
+
     for step in run:
         for task in step:
             if task.successful or task.exception is None:
@@ -126,13 +177,23 @@ def failure(run: Any) -> InputError | FlowFailed:
             message = str(getattr(exc, "exception", exc)).strip()
             if getattr(exc, "type", "") in INPUT_ERROR_TYPES:
                 return InputError(message)
+            if no_space(message):
+                return disk_full(step.id, str(datastore or "the datastore"))
             return FlowFailed(
                 f"Step {step.id} failed: {getattr(exc, 'type', 'error')}: {message}; "
                 f"fix the cause, then resume with: hokusai resume {run.id}"
             )
     unfinished = [step.id for step in run for task in step if not task.successful]
-    where = f"in step {unfinished[-1]} without an exception (killed?)" if unfinished else "before any step ran"
-    return FlowFailed(f"Run {run.pathspec} failed {where}; see its logs with: hokusai inspect {run.id}")
+    if not unfinished:
+        return FlowFailed(f"Run {run.pathspec} failed before any step ran; see its logs with: hokusai inspect {run.id}")
+    full = full_disk([str(datastore) if datastore else None, tempfile.gettempdir()])
+    if full is not None:
+        return disk_full(unfinished[-1], full)
+    return FlowFailed(
+        f"Run {run.pathspec} failed in step {unfinished[-1]}: its task process died without an error "
+        f"(a crash or a kill: out of memory, a signal); see `hokusai inspect {run.id}`, then resume with: "
+        f"hokusai resume {run.id}"
+    )
 
 
 def summary(run: Any) -> dict[str, Any]:
@@ -211,9 +272,14 @@ def finished_run(project_dir: Path, ref: str | None = None) -> Any:
 
 
 def _failed(run: Any) -> bool:
-    """A task that raised, or a run stopped by Ctrl-C (tagged by the CLI)."""
-    return INTERRUPTED_TAG in run.user_tags or any(
-        not task.successful and task.exception is not None for step in run for task in step
+    """A task that raised or ended unsuccessfully, a run stopped by Ctrl-C (tagged by the
+    CLI), or a run whose process is gone (killed)."""
+    from pipeline.runs.liveness import runtime_gone
+
+    tags = run.user_tags
+    return INTERRUPTED_TAG in tags or FAILED_TAG in tags or runtime_gone(tags) or any(
+        not task.successful and (task.exception is not None or task.finished_at is not None)
+        for step in run for task in step
     )
 
 
@@ -222,6 +288,9 @@ def _failed(run: Any) -> bool:
 #: Run tag added when `hokusai run`/`resume` is interrupted: the killed task may never record
 #: its end, and without the tag such a run would look "running" forever.
 INTERRUPTED_TAG = "hokusai:interrupted"
+#: Run tag added when the launcher saw the run end unsuccessfully (a task that crashed
+#: without recording its end is then failed, not killed).
+FAILED_TAG = "hokusai:failed"
 _CLONE = re.compile(r"\[(?P<run>[^/\]]+)/(?P<step>\w+)/(?P<task>\d+)\] Cloning previously run task")
 
 
@@ -290,11 +359,10 @@ def resumable_run(project_dir: Path, ref: str | None, step: str | None = None) -
     run = get_run(project_dir, ref)
     if run.successful:
         raise RunError(f"Run {run.id} finished successfully; there is nothing to resume (see `hokusai inspect {run.id}`).")
-    ended = any(task.finished_at is not None and not task.successful for s in run for task in s)
-    if not ended and INTERRUPTED_TAG not in run.user_tags:
+    if not _failed(run):
         raise RunError(
-            f"Run {run.id} has not failed: it is still running, or was killed without a trace; wait for it "
-            f"to end (see `hokusai inspect {run.id}`), or start a new one with `hokusai run`."
+            f"Run {run.id} has not failed: it is still running (its process is alive, or it ran on another "
+            f"host); wait for it to end (see `hokusai inspect {run.id}`), or start a new one with `hokusai run`."
         )
     return run
 
