@@ -15,10 +15,13 @@ from pipeline.errors import HokusaiError
 #: Set by the app's callback (`--log-json`) before any command runs.
 state: dict[str, Any] = {"log_json": False}
 
+#: Paths are found as `hokusai validate` finds its FILEs (`pipeline.data.inputs.find_contribution`).
 ContribOpt = Annotated[
     Optional[list[str]],
     typer.Option("--contrib", "-c", metavar="FILE[:WALLET]",
-                 help="Contributed data file (CSV, TSV, JSON, JSONL, Parquet), optionally :WALLET to credit. Repeat for more files."),
+                 help="Contributed data file (CSV, TSV, JSON, JSONL, Parquet), optionally :WALLET to credit. Repeat "
+                      "for more files. A relative FILE is looked up in the current folder, then in the project "
+                      "folder."),
 ]
 ProjectOpt = Annotated[
     Path, typer.Option("--project", "-p", file_okay=False, help="Project folder (holds hokusai.toml; runs are stored there).")

@@ -12,6 +12,8 @@ import typer
 
 from hokusai_cli.common import ConfigOpt, ContribOpt, FailOnGateOpt, JsonOpt, ProjectOpt, VerboseOpt, handled, state
 
+
+
 @contextmanager
 def interruptible(progress: Any, project: Path) -> Iterator[None]:
     """Ctrl-C stops the run and names the exact command that resumes it (exit 130).
@@ -52,13 +54,15 @@ def finish(result: dict[str, Any], out: Any, as_json: bool, fail_on_gate: bool) 
 def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: bool, as_json: bool, verbose: bool,
               fail_on_gate: bool = False) -> None:
     from hokusai_cli import render
-    from pipeline.data.inputs import prepare_run
     from pipeline.runs.runner import STEPS, launch, parse_line, summary
+    from pipeline.validation import check_run
 
     project = project.resolve()
     out = render.console()
     with handled():
-        prepare_run(project, contrib, dry_run, config)  # bad config or paths: fail before any run exists
+        # bad config, params, columns or paths: fail before any run exists; the flow gets the
+        # files as found here (relative to the project when inside it, else absolute)
+        contrib = check_run(project, contrib, dry_run, config)
         progress = render.StepProgress(STEPS, out)
         with interruptible(progress, project), progress:
 

@@ -58,6 +58,11 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
         raise
 
 
+def _near(path: Path) -> Path:
+    """`path` relative to the current folder when it lies inside it, else as is."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
 def _short_wallet(wallet: str | None) -> str:
     return "(no wallet)" if wallet is None else f"{wallet[:6]}…{wallet[-4:]}"
 
@@ -105,7 +110,9 @@ def report(result: Validation, manifest_path: Path, written: list[Path]) -> Grou
 
 def validate(
     files: Annotated[list[str], typer.Argument(
-        metavar="FILE...", help="Contributed data files (CSV, TSV, JSON, JSONL, Parquet), as you would pass to --contrib.",
+        metavar="FILE...",
+        help="Contributed data files (CSV, TSV, JSON, JSONL, Parquet), as you would pass to --contrib: a relative "
+             "path is looked up in the current folder, then in the project folder.",
         show_default=False)],
     project: Annotated[Path, typer.Option(
         "--project", "-p", file_okay=False,
@@ -134,14 +141,17 @@ def validate(
     Example: hokusai validate my_rows.csv --wallet 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
     """
     from hokusai_cli import render
-    from pipeline.validation import validate_contributions
+    from pipeline.data.inputs import find_contribution
     from pipeline.data.tables import write_table
+    from pipeline.validation import validate_contributions
 
     out = render.console()
+    project = project.resolve()
     with handled():
-        targets = redacted_paths(redact_pii, files) if redact_pii is not None else []
-        manifest_path = manifest or Path(f"{files[0]}.manifest.json")
-        result = validate_contributions(project.resolve(), files, wallet, config, redact=redact_pii is not None)
+        sources = [_near(find_contribution(project, f, "File")) for f in files]  # as validate_contributions finds them
+        targets = redacted_paths(redact_pii, [str(s) for s in sources]) if redact_pii is not None else []
+        manifest_path = manifest or Path(f"{sources[0]}.manifest.json")
+        result = validate_contributions(project, files, wallet, config, redact=redact_pii is not None)
         doc = result.manifest()
         for (_, frame), path in zip(result.redacted, targets):
             write_table(frame, path)

@@ -9,9 +9,9 @@ from typing import Any
 
 from pipeline.config import CONFIG_FILE, Settings, load_settings
 from pipeline.data.contributions import ContributionFile, Inputs, Integration, load_contribution, normalise_wallet
-from pipeline.data.inputs import demo_overrides, read_project_file
-from pipeline.errors import DataError
-from pipeline.modelling.models import load_model
+from pipeline.data.inputs import contribution_name, demo_overrides, find_contribution, read_project_file
+from pipeline.errors import DataError, ModelError
+from pipeline.modelling.models import load_model, make_estimator
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,40 @@ class Validation:
 
     def manifest(self) -> dict[str, Any]:
         return self.integration.manifest()
+
+
+def check_params(settings: Settings) -> None:
+    """The configured estimator accepts `[model] params`: built by `make_estimator`, as the
+    flow builds the baseline, then checked by scikit-learn's own parameter validation (what
+    `fit` runs first), without training. Raises the ModelError `fit` raises. Nothing to check
+    with a baseline model file: the flow then trains nothing from `[model]`."""
+    if settings.data.baseline_model:
+        return
+    spec = settings.model
+    try:
+        estimator = make_estimator(spec.estimator, dict(spec.params), settings.evaluation.seed)
+        for part in [estimator, *(step for _, step in getattr(estimator, "steps", []))]:
+            part._validate_params()  # noqa: SLF001 - scikit-learn's check at the start of every fit
+    except (TypeError, ValueError) as exc:  # as `fit` words them
+        if "parameter" in str(exc) or "unexpected keyword" in str(exc):
+            raise ModelError(
+                f"model.params does not suit {spec.estimator}: {str(exc).rstrip('.')}; "
+                "fix the [model] params in hokusai.toml."
+            ) from None
+        raise
+
+
+def check_run(project_dir: Path, contrib: list[str], dry_run: bool, config_file: Path | None = None) -> list[str]:
+    """The CLI's check before launching a run, so bad input fails before any run exists: what
+    the flow's `start` checks (`prepare_run`: settings, wallets, the base header against the
+    features and target, every contributed file), then the estimator's params (`check_params`,
+    else checked only when the flow trains the baseline). Returns the `--contrib` specs to pass
+    to the flow (`flow_contribs`)."""
+    from pipeline.data.inputs import flow_contribs, prepare_run
+
+    settings, _ = prepare_run(project_dir, contrib, dry_run, config_file)
+    check_params(settings)
+    return flow_contribs(project_dir, contrib)
 
 
 def project_classes(settings: Settings, inputs: Inputs, base: Any, schema: Any) -> list[Any]:
@@ -49,8 +83,9 @@ def validate_contributions(
     (the bundled demo when the folder has no hokusai.toml and no config is given), every file
     loaded as `start` does and integrated as `integrate_contributed_data` does (base data for
     duplicates, benchmark for contamination). `redact` applies `[data] pii = "redact"` and
-    keeps each redacted table with all its columns (for `--redact-pii OUT`). Paths are taken
-    as given (relative to the current folder); nothing is written."""
+    keeps each redacted table with all its columns (for `--redact-pii OUT`). Files are found
+    as in a run (`find_contribution`: the current folder, then the project folder) and named
+    as in a run (`contribution_name`); nothing is written."""
     from pipeline.data.contributions import conform, integrate_contributions, select_columns
     from pipeline.data.tables import read_table, resolve_schema
 
@@ -73,7 +108,8 @@ def validate_contributions(
     benchmark = conform(read_table(*benchmark_file, data.max_rows), schema, benchmark_file[0], classes)
     loaded, redacted = [], []
     for path in files:
-        name, raw = read_project_file(Path.cwd(), path, "File")
+        full = find_contribution(project_dir, path, "File")
+        name, raw = contribution_name(project_dir, full), full.read_bytes()
         whole = load_contribution(ContributionFile(name, raw, tag), data)
         del raw
         if redact:

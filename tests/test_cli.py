@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from hokusai_cli.app import app
@@ -62,7 +64,9 @@ def test_missing_contribution_file_fails_before_any_run(tmp_path):
     project = make_project(tmp_path)
     result = invoke("run", "--project", str(project), "--contrib", "data/nope.csv")
     assert result.exit_code == 2
-    assert f"Error: Contribution data/nope.csv: file not found; check the path (relative to {project})." in result.stderr
+    assert " ".join(result.stderr.split()) == (
+        f"Error: Contribution data/nope.csv: file not found in the current folder ({Path.cwd()}) or the project "
+        f"folder ({project}); check the path.")
     assert not (project / ".metaflow").exists()
 
 

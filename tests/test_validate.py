@@ -250,7 +250,8 @@ def test_missing_file(folder: Path) -> None:
     result = validate("nope.csv")
 
     assert result.exit_code == 2
-    assert flat(result.stderr) == f"Error: File nope.csv: file not found; check the path (relative to {folder})."
+    assert flat(result.stderr) == (f"Error: File nope.csv: file not found in the current folder, which is the project "
+                                   f"folder ({folder}); check the path.")
 
 
 def test_help_has_an_example_and_every_option() -> None:

@@ -9,12 +9,11 @@ a contributed file never reaches the Metaflow datastore."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 from pathlib import Path
 
-
 from pipeline.config import CONFIG_FILE, Settings, load_settings
-from pipeline.data.contributions import ContributionFile, Inputs, load_contribution, normalise_wallet
+from pipeline.data.contributions import ContributionFile, Inputs, check_columns, load_contribution, normalise_wallet
 from pipeline.errors import DataError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -62,19 +61,71 @@ def read_project_file(project_dir: Path, path: str, what: str) -> tuple[str, byt
         raise DataError(f"{what} {path}: is a folder; give a file.") from None
 
 
+def find_contribution(project_dir: Path, path: str, what: str = "Contribution", cwd: Path | None = None) -> Path:
+    """The file a contributed path names, the one rule of `run`, `dry-run`, `validate` and the
+    flow's `start`: an absolute path as given; a relative one in the current folder first
+    (as a shell reads what you type), then in the project folder (so `--project DIR --contrib
+    data/x.csv` works from anywhere). Returns a normalised absolute path."""
+    here, project_dir = Path.cwd() if cwd is None else cwd, Path(os.path.abspath(project_dir))
+    given = Path(path)
+    places = [given] if given.is_absolute() else list(dict.fromkeys([here / given, project_dir / given]))
+    for place in places:
+        full = Path(os.path.normpath(place))
+        if full.is_dir():
+            raise DataError(f"{what} {path}: is a folder; give a file.")
+        if full.exists():
+            return full
+    if given.is_absolute():
+        raise DataError(f"{what} {path}: file not found; check the path.")
+    if len(places) == 1:
+        raise DataError(f"{what} {path}: file not found in the current folder, which is the project folder "
+                        f"({project_dir}); check the path.")
+    raise DataError(f"{what} {path}: file not found in the current folder ({here}) or the project folder "
+                    f"({project_dir}); check the path.")
+
+
+def contribution_name(project_dir: Path, full: Path) -> str:
+    """The name a contributed file is recorded under (manifest, artifacts, MLflow): its path
+    relative to the project folder when it lies inside it, else its file name alone, so no
+    machine-specific absolute path is recorded."""
+    return _in_project(project_dir, full) or full.name
+
+
+def _in_project(project_dir: Path, full: Path) -> str | None:
+    """`full` relative to the project folder (POSIX form), or None when outside it."""
+    project_dir = Path(os.path.abspath(project_dir))
+    return full.relative_to(project_dir).as_posix() if full.is_relative_to(project_dir) else None
+
+
+def flow_contribs(project_dir: Path, contrib: list[str], cwd: Path | None = None) -> list[str]:
+    """The `--contrib` specs as the CLI passes them to the flow, whose `start` runs in the
+    project folder: each file found by `find_contribution`, then given relative to the
+    project when inside it (the flow finds it there, under the same name), else absolute.
+    Wallet tags are kept as typed."""
+    specs = []
+    for spec in contrib:
+        path, wallet = parse_contrib(spec)
+        full = find_contribution(project_dir, path, cwd=cwd)
+        where = _in_project(project_dir, full) or str(full)
+        specs.append(f"{where}:{wallet}" if wallet else where)
+    return specs
+
+
 def _is_demo(project_dir: Path, dry_run: bool, config_file: Path | None) -> bool:
     return dry_run and config_file is None and not (project_dir / CONFIG_FILE).is_file()
 
 
 def schema_columns(settings: Settings, base: tuple[str, bytes]) -> list[str]:
     """The columns the model uses: the configured features (or every base column but the
-    target) and the target, so `start` can drop every other contributed column."""
+    target) and the target, so `start` can drop every other contributed column. The base
+    file's header must hold them all (the sentence `load_baseline_model` would give)."""
     from pipeline.data.tables import read_table, resolve_schema
 
-    if settings.model.features:
-        return [*settings.model.features, settings.model.target]
     name, data = base
-    return resolve_schema(read_table(name, data, max_rows=1), settings.model, name).columns
+    header = read_table(name, data, max_rows=1)
+    schema = resolve_schema(header, settings.model, name)
+    check_columns(header, schema, name)  # configured features the base lacks: fail in `start`
+    return schema.columns
 
 
 def prepare_run(
@@ -83,8 +134,9 @@ def prepare_run(
     """Settings and inputs of a run (step `start`; the CLI also calls it before launching, so
     bad input fails before any run exists). A dry-run with no `hokusai.toml` uses the bundled
     demo (and its sample contributions when none are given); a dry-run caps rows per file.
-    Contributions are loaded one by one: hashed, parsed, PII policy applied, extra columns
-    dropped; their bytes are not kept."""
+    Contributions are found by `find_contribution` (current folder, then project folder) and
+    loaded one by one: hashed, parsed, PII policy applied, extra columns dropped; their bytes
+    are not kept."""
     demo = _is_demo(project_dir, dry_run, config_file)
     overrides: dict = demo_overrides() if demo else {}
     if dry_run:
@@ -102,8 +154,10 @@ def prepare_run(
     columns = schema_columns(settings, base)
     files = []
     for path, wallet in tagged:
-        name, raw = read_project_file(project_dir, path, "Contribution")
-        files.append(load_contribution(ContributionFile(Path(name).name if demo else name, raw, wallet), data, columns))
+        full = find_contribution(project_dir, path)
+        name = full.name if demo else contribution_name(project_dir, full)
+        raw = full.read_bytes()
+        files.append(load_contribution(ContributionFile(name, raw, wallet), data, columns))
         del raw
     inputs = Inputs(
         base=base,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ModelError
 from pipeline.data.tables import resolve_schema, sha256_hex
-from pipeline.modelling.models import dump_model, estimator_name, fit, load_model
+from pipeline.modelling.models import REFIT, dump_model, estimator_name, fit, load_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,8 +64,29 @@ def load_baseline_model(
             f"{name}: the model expects {expected} features but the schema has "
             f"{len(schema.features)}; set [model] features to the model's columns."
         )
+    _check_predicts(model, base[list(schema.features)].to_numpy()[:1], name)
     return model, data, ModelInfo(f"file:{PurePath(name).name}", estimator_name(model), sha256_hex(data),
                                   _classes(model), None)
+
+
+def _check_predicts(model: Any, rows: Any, name: str) -> None:
+    """Try a loaded model on a base row. load_model has checked its parts one by one (nothing
+    in it can crash predict()); parts that disagree with each other (a forest whose trees know
+    other classes, a coefficient matrix of the wrong shape) still fail in predict_proba, and
+    should fail here, as a sentence naming the file, not later as a failed run."""
+    import warnings
+
+    if not len(rows):
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a model fitted on a table warns on a bare array
+            proba = model.predict_proba(rows)
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+        detail = " ".join(str(exc).split()).rstrip(".")
+        raise ModelError(f"{name}: the model fails to predict a row of the base data ({detail}); {REFIT}.") from None
+    if getattr(proba, "shape", None) != (len(rows), len(model.classes_)):
+        raise ModelError(f"{name}: the model's probabilities do not match its {len(model.classes_)} classes; {REFIT}.")
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,7 @@ TRUSTED_TYPES = (
     "sklearn.linear_model._logistic.LogisticRegression",
     "sklearn.ensemble._forest.RandomForestClassifier",
     "sklearn.tree._classes.DecisionTreeClassifier",
-    "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn._loss.loss.HalfBinomialLoss",
     "sklearn._loss.loss.HalfMultinomialLoss",
@@ -33,7 +31,24 @@ TRUSTED_TYPES = (
     "builtins.slice",
     "numpy.dtype",
     "numpy.ndarray",
+    "sklearn.preprocessing._label.LabelEncoder",
 )
+
+#: Types skops leaves untrusted because scikit-learn follows the indices in their node arrays
+#: without bounds checks: a crafted file loads, then crashes or hangs the process in
+#: predict(). They are loaded only to be checked node by node (`_tree_problem`) before the
+#: model is handed out.
+CHECKED_TYPES = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
+#: The fix named by every sentence about a model file whose content is not what scikit-learn
+#: writes (tampered, corrupted or hand-made).
+REFIT = "fit the baseline again and save it with skops.io.dump"
+
+#: Float arrays that may hold NaN or infinity in a genuine fit and that predict() never reads.
+_DIAGNOSTIC_ARRAYS = frozenset({"oob_decision_function_", "oob_prediction_", "train_score_", "validation_score_"})
 
 #: A fixed zip timestamp: skops stamps the current time, which would make every dump differ.
 _EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -148,7 +163,10 @@ def _zero_padding(data: bytes) -> bytes:
 
 
 def load_model(data: bytes, source: str) -> Any:
-    """Load a skops model, trusting only TRUSTED_TYPES; `source` names the file in errors."""
+    """Load a skops model, trusting only TRUSTED_TYPES and CHECKED_TYPES, and check what it
+    holds before handing it out: every estimator inside it is of a trusted type, its arrays
+    hold numbers (finite where predict() reads them) and its trees are well formed (see
+    `_check_model`). `source` names the file in errors."""
     import skops.io
 
     if not data:
@@ -156,23 +174,217 @@ def load_model(data: bytes, source: str) -> Any:
     try:
         untrusted = skops.io.get_untrusted_types(data=data)
     except Exception as exc:  # noqa: BLE001 - any parse failure means "not a skops file"
-        raise ModelError(f"{source} is not a readable skops model file ({exc}); save it with skops.io.dump.") from None
-    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
-    if not refused:
-        # skops trusts every scikit-learn estimator by default (an SVC loads with no
-        # untrusted type): hold the estimator and its pipeline steps to TRUSTED_TYPES too.
-        model = skops.io.loads(data, trusted=list(untrusted))
-        parts = [step for _, step in model.steps] if hasattr(model, "steps") else []
-        refused = sorted({_type_path(part) for part in [model, *parts]} - set(TRUSTED_TYPES))
+        raise _unreadable(source, exc) from None
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES) - set(CHECKED_TYPES))
     if refused:
-        raise ModelError(
-            f"{source} contains types hokusai does not trust ({', '.join(refused)}); "
-            "use a scikit-learn LogisticRegression, RandomForest or HistGradientBoosting classifier."
-        )
+        raise _untrusted(source, refused)
+    try:
+        model = skops.io.loads(data, trusted=list(untrusted))
+    except Exception as exc:  # noqa: BLE001 - a crafted file fails in numpy or skops, e.g. a pickled .npy
+        raise _unreadable(source, exc) from None
+    _check_model(model, source)
     return model
+
+
+def _untrusted(source: str, refused: list[str]) -> ModelError:
+    return ModelError(
+        f"{source} contains types hokusai does not trust ({', '.join(refused)}); "
+        "use a scikit-learn LogisticRegression, RandomForest or HistGradientBoosting classifier."
+    )
+
+
+def _unreadable(source: str, exc: BaseException) -> ModelError:
+    detail = " ".join(str(exc).split()).rstrip(".")
+    return ModelError(f"{source} is not a readable skops model file ({detail}); save it with skops.io.dump.")
 
 
 def _type_path(value: Any) -> str:
     return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
+def _check_model(model: Any, source: str) -> None:
+    """Refuse a loaded model whose content scikit-learn could not have written.
+
+    skops rebuilds whatever the file describes: an estimator of any type it trusts, arrays of
+    any dtype (an object array is stored as a JSON list), trees whose node indices point
+    anywhere. Walk everything the model holds and require: every estimator in it (pipeline
+    steps, a forest's trees, ...) of a trusted type; every array numeric, or labels for
+    `classes_` and names for `feature_names_in_`; float arrays finite unless they are fit
+    diagnostics; one `n_features_in_` throughout; no categorical features; every
+    `Tree`/`TreePredictor` a true tree (`_tree_problem`). A model that passes cannot make
+    predict() read out of bounds or loop for ever."""
+    import numpy as np
+    from sklearn.base import BaseEstimator
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.tree._tree import Tree
+
+    n_features = _count(getattr(model, "n_features_in_", None))
+    classes = getattr(model, "classes_", None)
+    refused: set[str] = set()
+    problems: list[tuple[str, str]] = []  # (where, what is wrong); the first is reported
+    trees: list[tuple[str, Any]] = []
+    seen: set[int] = set()
+
+    def walk(value: Any, where: str, name: str) -> None:
+        if isinstance(value, (str, bytes, int, float, bool, type(None), np.generic)) or id(value) in seen:
+            return
+        seen.add(id(value))
+        if isinstance(value, np.ndarray):
+            problem = _array_problem(value, name)
+            if problem:
+                problems.append((where, problem))
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(item, f"{where}[{i}]", name)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}[{key!r}]", name)
+        elif isinstance(value, (Tree, TreePredictor)):
+            trees.append((where, value))
+            if isinstance(value, TreePredictor):
+                for key in ("binned_left_cat_bitsets", "raw_left_cat_bitsets"):
+                    walk(getattr(value, key, None), f"{where}.{key}", key)
+        elif type(value).__module__.startswith("sklearn.") and hasattr(value, "__dict__"):
+            if isinstance(value, BaseEstimator) and _type_path(value) not in TRUSTED_TYPES:
+                refused.add(_type_path(value))
+            state = vars(value)
+            width, labels = state.get("n_features_in_"), state.get("classes_", np.empty(0))
+            if "n_features_in_" in state and (_count(width) is None or width != n_features):
+                problems.append((f"{where}.n_features_in_", f"is {width!r} where the model has {n_features!r}"))
+            if not isinstance(labels, np.ndarray):
+                problems.append((f"{where}.classes_", f"is a {type(labels).__name__}, not an array of class labels"))
+            for key, item in state.items():
+                walk(item, f"{where}.{key}", key)
+
+    walk(model, type(model).__name__, "")
+    if refused:
+        raise _untrusted(source, sorted(refused))
+    if trees and n_features is None:
+        problems.append((type(model).__name__, "holds trees but no number of features (n_features_in_)"))
+    n_classes = len(classes) if isinstance(classes, np.ndarray) else None
+    for where, tree in trees if not problems else ():
+        problem = _tree_problem(tree, n_features, n_classes)
+        if problem:
+            problems.append((where, f"is not a valid tree ({problem})"))
+            break
+    if problems:
+        where, problem = problems[0]
+        raise ModelError(f"{source}: {where} {problem}; {REFIT}.")
+
+
+def _count(value: Any) -> int | None:
+    """A positive whole number as an int (a count of features), else None."""
+    import numpy as np
+
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and value >= 1:
+        return int(value)
+    return None
+
+
+def _array_problem(array: Any, name: str) -> str | None:
+    """What is wrong with an array named `name` in a loaded model, or None: it must hold
+    numbers (labels in `classes_`, names in `feature_names_in_`), finite unless it is a fit
+    diagnostic, and flag no categorical feature."""
+    import numpy as np
+
+    kind = array.dtype.kind
+    if name in ("classes_", "feature_names_in_"):
+        expected = "class labels" if name == "classes_" else "feature names"
+        items = array.tolist() if array.ndim == 1 else [array]
+        allowed = (str,) if name == "feature_names_in_" else (str, int, float, np.integer, np.floating, np.bool_)
+        bad = [item for item in items if not isinstance(item, allowed)][:1]
+        if bad or kind not in ("U", "O", "b", "i", "u", "f") or (kind == "f" and not np.isfinite(array).all()):
+            return f"holds {type(bad[0]).__name__ if bad else _dtype_name(array)} values instead of {expected}"
+        return None
+    if kind not in ("b", "i", "u", "f"):
+        return f"holds {_dtype_name(array)} values instead of numbers"
+    if kind == "f" and name not in _DIAGNOSTIC_ARRAYS and not np.isfinite(array).all():
+        return "holds NaN or infinite values"
+    if name == "is_categorical_" and array.any():
+        return "marks categorical features, which hokusai does not use (its features are numbers)"
+    return None
+
+
+def _dtype_name(array: Any) -> str:
+    if array.dtype.names is not None:
+        return "structured"
+    return {"O": "object", "U": "text", "S": "bytes"}.get(array.dtype.kind, array.dtype.name)
+
+
+def _tree_problem(tree: Any, n_features: int, n_classes: int | None) -> str | None:
+    """Why a `Tree` or a `TreePredictor` is not a tree that predict() can walk safely, or None.
+
+    scikit-learn reads `nodes[child]` and `X[row, feature]` without bounds checks and stops
+    only at a leaf. So: every split node has two children, each a later node in range (no
+    self-link, no link back, hence no cycle), every node but the root has exactly one
+    parent, every split reads a feature the model has, thresholds are numbers (infinity is
+    what scikit-learn writes for a split on missing values) and values are finite. A
+    `Tree` must also match the model's classes and its `max_depth` (which sizes the buffers
+    of `decision_path`); a `TreePredictor` must have scikit-learn's node layout and no
+    categorical split."""
+    import numpy as np
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+    from sklearn.tree._tree import Tree
+
+    if isinstance(tree, Tree):
+        n = int(tree.node_count)
+        if n < 1:
+            return "it has no nodes"
+        if tree.n_outputs != 1 or n_classes is None or tree.n_classes.tolist() != [n_classes]:
+            shown = tree.n_classes.tolist()
+            return f"it predicts {shown[0] if len(shown) == 1 else shown} classes where the model has {n_classes}"
+        if tree.n_features != n_features:
+            return f"it reads {tree.n_features} features where the model has {n_features}"
+        left, right = tree.children_left, tree.children_right
+        feature, threshold, value = tree.feature, tree.threshold, tree.value
+        leaf = left == -1
+        half = leaf != (right == -1)
+        if half.any():
+            return f"node {int(np.argmax(half))} has only one child"
+        categorical = np.zeros(n, dtype=bool)
+    else:
+        nodes = getattr(tree, "nodes", None)
+        if not isinstance(nodes, np.ndarray) or nodes.dtype != PREDICTOR_RECORD_DTYPE:
+            shown = _dtype_name(nodes) if isinstance(nodes, np.ndarray) else type(nodes).__name__
+            return f"its nodes are {shown}, not scikit-learn's node records"
+        if nodes.ndim != 1:
+            return f"its node array has {nodes.ndim} dimensions instead of 1"
+        n = len(nodes)
+        if n < 1:
+            return "it has no nodes"
+        left, right = nodes["left"].astype(np.int64), nodes["right"].astype(np.int64)
+        feature, threshold, value = nodes["feature_idx"], nodes["num_threshold"], nodes["value"]
+        leaf = nodes["is_leaf"] != 0
+        categorical = nodes["is_categorical"] != 0
+    split = ~leaf
+    index = np.arange(n)
+    for child in (left, right):
+        bad = split & ((child <= index) | (child >= n))
+        if bad.any():
+            i = int(np.argmax(bad))
+            return f"node {i} has child {int(child[i])}, expected a later node below {n}"
+    parents = np.bincount(np.concatenate([left[split], right[split]]), minlength=n)
+    bad = parents[1:] != 1
+    if bad.any():
+        i = int(np.argmax(bad)) + 1
+        return f"node {i} has {int(parents[i])} parents, expected 1"
+    bad = split & ((feature < 0) | (feature >= n_features))
+    if bad.any():
+        i = int(np.argmax(bad))
+        return f"node {i} splits on feature {int(feature[i])}, expected 0 to {n_features - 1}"
+    for bad, text in (
+        (split & np.isnan(threshold), "has a NaN threshold"),
+        (split & categorical, "is a categorical split, which hokusai does not use (its features are numbers)"),
+    ):
+        if bad.any():
+            return f"node {int(np.argmax(bad))} {text}"
+    if not np.isfinite(value).all():
+        return "it holds NaN or infinite values"
+    if isinstance(tree, Tree):
+        depth, level = 0, index[:1]
+        while split[level].any():
+            level = level[split[level]]
+            level, depth = np.concatenate([left[level], right[level]]), depth + 1
+        if tree.max_depth != depth:
+            return f"its max_depth is {tree.max_depth} but its nodes reach depth {depth}"
+    return None

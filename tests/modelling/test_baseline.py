@@ -146,3 +146,76 @@ def test_unfitted_model_file_is_refused() -> None:
         load_baseline_model(("raw.skops", data), BASE, SCHEMA, ModelSection(), 42)
 
     assert str(caught.value) == "raw.skops: the model is not a fitted classifier; fit it before saving."
+
+
+FIX = "fit the baseline again and save it with skops.io.dump."
+
+
+def test_hostile_tree_file_is_refused_before_the_run_uses_it() -> None:
+    """What the run's `load_baseline_model` step does with a forest whose tree links out of
+    range (it would crash predict): a ModelError, so the run exits 2 with the sentence."""
+    import skops.io
+    from sklearn.tree._tree import Tree
+
+    forest = fit("random_forest", {"n_estimators": 2}, 1, BASE[["a", "b"]], BASE["target"])
+    tree = forest.estimators_[0].tree_
+    state = tree.__getstate__()
+    state["nodes"] = state["nodes"].copy()
+    state["nodes"]["right_child"][0] = 10**12
+    tampered = Tree(tree.n_features, tree.n_classes, tree.n_outputs)
+    tampered.__setstate__(state)
+    forest.estimators_[0].tree_ = tampered
+
+    with pytest.raises(ModelError) as caught:
+        load_baseline_model(("models/rf.skops", skops.io.dumps(forest)), BASE, SCHEMA, ModelSection(), 42)
+
+    assert str(caught.value) == (
+        "models/rf.skops: RandomForestClassifier.estimators_[0].tree_ is not a valid tree (node 0 has child "
+        f"1000000000000, expected a later node below {tree.node_count}); {FIX}"
+    )
+
+
+def _logistic_file(**attributes: object) -> bytes:
+    import skops.io
+
+    model = fit("logistic_regression", {}, 1, BASE[["a", "b"]], BASE["target"])
+    for name, value in attributes.items():
+        setattr(model[-1], name, value)
+    return skops.io.dumps(model)
+
+
+def test_model_whose_parts_disagree_fails_on_a_base_row() -> None:
+    data = _logistic_file(classes_=np.array([0, 1, 2]))  # three labels, one binary coefficient row
+
+    with pytest.raises(ModelError) as caught:
+        load_baseline_model(("m.skops", data), BASE, SCHEMA, ModelSection(), 42)
+
+    assert str(caught.value) == (
+        "m.skops: the model fails to predict a row of the base data "
+        f"(axis 1 is out of bounds for array of dimension 1); {FIX}"
+    )
+
+
+def test_model_whose_probabilities_do_not_match_its_classes() -> None:
+    data = _logistic_file(coef_=np.ones((3, 2)), intercept_=np.zeros(3))  # three columns, two labels
+
+    with pytest.raises(ModelError) as caught:
+        load_baseline_model(("m.skops", data), BASE, SCHEMA, ModelSection(), 42)
+
+    assert str(caught.value) == f"m.skops: the model's probabilities do not match its 2 classes; {FIX}"
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("logistic_regression", {}), ("random_forest", {"n_estimators": 4}),
+     ("hist_gradient_boosting", {"max_iter": 5, "min_samples_leaf": 1})],
+)
+def test_every_estimator_the_pipeline_trains_loads_back(name: str, params: dict) -> None:
+    spec = ModelSection(estimator=name, params=params)
+    trained, data, _ = load_baseline_model(None, BASE, SCHEMA, spec, 42)
+
+    model, kept, info = load_baseline_model(("m.skops", data), BASE, SCHEMA, spec, 42)
+
+    assert kept == data
+    assert info.estimator == name
+    assert np.array_equal(model.predict_proba(BASE[["a", "b"]]), trained.predict_proba(BASE[["a", "b"]]))
