@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -14,44 +16,100 @@ from hokusai_cli.common import handled
 from pipeline.errors import AttestationError, InputError
 
 
-def _read_key(key_file: Path | None, key_env: str | None) -> list[str]:
-    """Private keys from a file and/or an environment variable; never echoed anywhere."""
+def _read_key(key_file: Path | None, key_env: str | None) -> list[tuple[bytes, str]]:
+    """(private key, where it came from) from a file and/or an environment variable, each
+    checked by `parse_private_key`; the key is never echoed anywhere, not even in part."""
+    from pipeline.attest.eip712 import parse_private_key
+
     keys = []
     if key_file is not None:
+        source = f"--sign-key-file {key_file}"
         try:
-            keys.append(key_file.read_text(encoding="utf-8").strip())
+            data = key_file.read_bytes()
         except OSError as exc:
-            raise InputError(f"--sign-key-file {key_file}: cannot be read ({exc.strerror}); give a readable file.") from None
+            raise InputError(f"{source}: cannot be read ({exc.strerror}); give a readable file.") from None
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError(f"{source}: the file is not UTF-8 text; put only the hex private key in it.") from None
+        keys.append((parse_private_key(text, source), source))
     if key_env is not None:
+        source = f"--sign-key-env {key_env}"
         value = os.environ.get(key_env, "").strip()
         if not value:
-            raise InputError(f"--sign-key-env {key_env}: the variable is not set or empty; export the key in it.")
-        keys.append(value)
+            raise InputError(f"{source}: the variable is not set or empty; export the key in it.")
+        keys.append((parse_private_key(value, source), source))
     return keys
 
 
-def _sign(doc: dict[str, Any], key: str, source: str) -> dict[str, Any]:
-    from pipeline.attest.eip712 import add_signature, sign
+MAX_JSON_NESTING = 64  # an attestation is 6 levels deep
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
-    try:
-        signature = sign(doc["typedData"], key)
-    except AttestationError:
-        raise
-    except Exception:  # noqa: BLE001 - the message must not carry the key
-        raise InputError(f"{source} does not hold a valid secp256k1 private key (32 bytes, hex); check the key.") from None
-    return add_signature(doc, signature)
+
+def _nesting(text: str) -> int:
+    """How deep the arrays and objects of a JSON text go (brackets inside strings skipped)."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _load_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from `path` (strict JSON: no NaN/Infinity, no integer beyond uint256's
+    78 digits, nesting bounded), or one sentence saying why not."""
+    from pipeline.attest.eip712 import json_kind
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    def integer(digits: str) -> int:
+        if len(digits.lstrip("-")) > 78:  # also keeps int() below Python's 4300-digit limit
+            raise ValueError(f"a {len(digits.lstrip('-'))}-digit integer is longer than any uint256")
+        return int(digits)
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: file not found; give the path of {what}.") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror}); give the path of {what}.") from None
+    if not raw.strip():
+        raise InputError(f"{path}: the file is empty; give {what}.")
+    body = raw.removeprefix(codecs.BOM_UTF8)  # as some Windows editors save it
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + len(raw) - len(body)
+        raise InputError(f"{path}: not UTF-8 text (byte 0x{raw[offset]:02x} at offset {offset}); give {what}.") from None
+    if _nesting(text) > MAX_JSON_NESTING:
+        # checked first: once eth-account is imported (py_ecc raises the recursion limit to
+        # 100000) a deep enough document overflows the C stack in json.loads instead of raising
+        raise InputError(f"{path}: JSON nested more than {MAX_JSON_NESTING} levels deep; give {what}.")
+    try:
+        data = json.loads(text, parse_constant=refuse, parse_int=integer)
+    except ValueError as exc:
         raise InputError(f"{path}: not valid JSON ({exc}); give {what}.") from None
     if not isinstance(data, dict):
-        raise InputError(f"{path}: holds a JSON {type(data).__name__}, not {what}.")
+        raise InputError(f"{path}: holds {json_kind(data)}, not {what}.")
     return data
+
+
+def _load_attestation(path: Path) -> dict[str, Any]:
+    """An attestation file with the shape `hokusai attest` writes, or one sentence naming the field."""
+    from pipeline.attest.eip712 import document_problem
+
+    doc = _load_json(path, "an attestation written by `hokusai attest`")
+    problem = document_problem(doc)
+    if problem:
+        raise AttestationError(f"{path}: {problem}")
+    return doc
+
+
+def _printable(text: str) -> str:
+    """`text` with control and unencodable characters escaped: details quote the file's values."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def attest(
@@ -76,25 +134,27 @@ def attest(
 
     with handled():
         if from_file is not None:
-            doc = _load_json(from_file, "an attestation")
+            doc = _load_attestation(from_file)
             if any(v is not None for v in (run, chain_id, verifying_contract, deadline_days, deadline, baseline_commitment)):
                 raise InputError("--from takes an attestation as it is; drop RUN and the --chain-id/--verifying-contract/--deadline*/--baseline-commitment options.")
         else:
             doc = _from_run(project.resolve(), run, chain_id, verifying_contract, deadline_days, deadline, baseline_commitment)
         keys = _read_key(sign_key_file, sign_key_env)
         if keys or attach:
+            from pipeline.attest.eip712 import add_signature, sign
             from pipeline.attest.evidence import refuse_unfit_for_signing
 
             refuse_unfit_for_signing(doc["evidence"], force)
-        for key, source in zip(keys, [s for s in (sign_key_file and f"--sign-key-file {sign_key_file}", sign_key_env and f"--sign-key-env {sign_key_env}") if s]):
-            doc = _sign(doc, key, source)
-        for signature in attach or []:
-            from pipeline.attest.eip712 import add_signature
-
-            doc = add_signature(doc, signature)
+            for key, source in keys:
+                doc = add_signature(doc, sign(doc["typedData"], key, source))
+            for signature in attach or []:
+                doc = add_signature(doc, signature)
     typer.echo(json.dumps(doc, indent=2))
     out = render.console()
-    marks = [m for m, on in (("dry-run", doc["evidence"]["dryRun"]), ("gate failed", not doc["evidence"]["gate"]["passed"])) if on]
+    evidence = doc["evidence"]
+    gate = evidence.get("gate")
+    marks = [m for m, on in (("dry-run", evidence.get("dryRun") is not False),
+                             ("gate failed", not isinstance(gate, dict) or gate.get("passed") is not True)) if on]
     flags = f" [{', '.join(marks)}]" if marks else ""
     out.print(f"Attestation {doc['attestationHash']} digest {doc['digest']}{flags}; "
               f"{len(doc['signatures'])} signature(s)", soft_wrap=True, markup=False)
@@ -136,24 +196,28 @@ def verify(
 
     from hokusai_cli import render
     from pipeline.attest.evidence import evidence_matches_message
-    from pipeline.attest.eip712 import Check, verify_attestation
+    from pipeline.attest.eip712 import CHECK_ERRORS, Check, is_address, verify_attestation
 
     with handled():
-        doc = _load_json(file, "an attestation written by `hokusai attest`")
+        for address in expect_signer or []:
+            if not is_address(address):
+                raise InputError(f"--expect-signer {address!r} is not an address; give 0x followed by 40 hex digits.")
+        doc = _load_attestation(file)
     checks = verify_attestation(doc, expect_signers=expect_signer or [])
     try:
         ok, detail = evidence_matches_message(doc)
-    except (AttestationError, KeyError, TypeError, ValueError) as exc:
+    except CHECK_ERRORS as exc:
         ok, detail = False, f"cannot check: {exc}"
     checks.insert(checks.index(next(c for c in checks if c.name == "digest")) + 1, Check("evidence_message", ok, detail))
     passed = all(c.ok for c in checks)
     if as_json:
         typer.echo(json.dumps({"ok": passed, "checks": [c.__dict__ for c in checks]}, indent=2))
-    table = Table(title=f"verify {file.name}", title_justify="left", header_style="bold")
+    table = Table(title=Text(_printable(f"verify {file.name}")), title_justify="left", header_style="bold")
     for column in ("check", "result", "detail"):
         table.add_column(column, overflow="fold")
-    for c in checks:
-        table.add_row(c.name, Text("ok" if c.ok else "FAILED", style="green" if c.ok else "bold red"), c.detail)
+    for c in checks:  # Text, not markup: a detail quotes the file, which may hold "[/...]"
+        table.add_row(Text(c.name), Text("ok" if c.ok else "FAILED", style="green" if c.ok else "bold red"),
+                      Text(_printable(c.detail)))
     out = render.console()
     out.print(table)
     out.print(Text("All checks hold." if passed else f"{sum(not c.ok for c in checks)} check(s) failed.",

@@ -354,17 +354,60 @@ def _split_signature(signature: str) -> tuple[int, int, int]:
     return r, s, v
 
 
-def sign(typed_data: dict, private_key: str) -> str:
-    """Sign the digest; checks the rules first so nothing invalid ever carries a signature."""
+_KEY_FORM = (
+    "give one private key: exactly 64 hex digits (32 bytes), optionally prefixed with 0x, "
+    "not zero and below the secp256k1 curve order"
+)
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+
+
+def parse_private_key(value: Any, source: str = "private_key") -> bytes:
+    """The 32 bytes of a secp256k1 private key, or one sentence naming `source`, never the key.
+
+    Every signing path goes through here. Surrounding whitespace (a key file's final newline)
+    is ignored; anything else but exactly 64 hex digits is refused, because eth-account
+    left-pads a short key and would sign, without a word, as a different address.
+    """
+    raw = b""
+    if isinstance(value, (bytes, bytearray)):
+        raw = bytes(value)
+        problem = f"is {len(raw)} bytes, not 32" if len(raw) != 32 else ""
+    elif isinstance(value, str):
+        text = value.strip()
+        digits = text[2:] if text[:2] in ("0x", "0X") else text
+        if not text:
+            problem = "is empty"
+        elif len(text.splitlines()) > 1:
+            problem = f"spans {len(text.splitlines())} lines"
+        elif not _HEX_DIGITS.fullmatch(digits):
+            problem = "contains a character that is not a hex digit"
+        elif len(digits) != 64:
+            problem = f"has {len(digits)} hex digits, not 64"
+        else:
+            raw, problem = bytes.fromhex(digits), ""
+    else:
+        problem = f"is of type {type(value).__name__}, not text"
+    if not problem:
+        number = int.from_bytes(raw, "big")
+        if number == 0:
+            problem = "is zero"
+        elif number >= SECP256K1_N:
+            problem = "is not below the secp256k1 curve order"
+        else:
+            return raw
+    raise AttestationError(f"{source}: the key {problem}; {_KEY_FORM}.")
+
+
+def sign(typed_data: dict, private_key: Any, source: str = "private_key") -> str:
+    """Sign the digest; checks the key and the rules first so nothing invalid is ever signed.
+
+    `source` names where the key came from (an option, a variable) in the error sentence.
+    """
     from eth_account import Account
 
+    key = parse_private_key(private_key, source)
     check_mint_request(typed_data)
-    try:
-        signed = Account.sign_message(_signable(typed_data), private_key)
-    except (ValueError, TypeError) as exc:
-        raise AttestationError(
-            "private key is not a valid secp256k1 key; give 0x + 64 hex digits."
-        ) from exc
+    signed = Account.sign_message(_signable(typed_data), key)
     signature = signed.signature.to_0x_hex()
     _split_signature(signature)  # eth-account emits low-s, v 27/28; fail loudly if not
     return signature
@@ -421,15 +464,86 @@ def _differ(actual: Any, recorded: Any) -> str:
     return f"{a} != recorded {b}"
 
 
+#: What recomputing a check over a malformed document can raise; the check then fails
+#: ("cannot check: ...") instead of the verifier crashing: a verifier fails closed.
+CHECK_ERRORS = (AttestationError, LookupError, TypeError, ValueError, AttributeError,
+                ArithmeticError, RecursionError)
+
+_FIX_DOCUMENT = "use the file exactly as `hokusai attest` wrote it"
+_SIGNATURE_HEX = re.compile(r"0[xX][0-9a-fA-F]{130}")
+#: Top-level fields of an attestation and the JSON type each must have.
+_DOCUMENT_FIELDS = (
+    ("schema", str, "a string"),
+    ("evidence", dict, "an object"),
+    ("attestationHash", str, "a string"),
+    ("typedData", dict, "an object"),
+    ("digest", str, "a string"),
+    ("signatures", list, "an array of signatures"),
+    ("signers", list, "an array of addresses"),
+)
+
+
+def is_address(value: Any) -> bool:
+    """0x followed by 40 hex digits (any case; the checksum is checked where it matters)."""
+    return isinstance(value, str) and bool(_ADDRESS.fullmatch(value))
+
+
+def json_kind(value: Any) -> str:
+    """'an object', 'an array', 'a string', 'a number', 'a boolean' or 'null', for sentences."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def document_problem(doc: Any) -> str | None:
+    """The first way `doc` lacks the shape of a `hokusai.attestation/v1` file, as one sentence.
+
+    Only the shape: the fields, their JSON types, and the form of each signature and signer.
+    Whether the values hold is what `verify_attestation` checks.
+    """
+    if not isinstance(doc, Mapping):
+        return f"the attestation is {json_kind(doc)}, not a JSON object; {_FIX_DOCUMENT}."
+    for name, kind, expected in _DOCUMENT_FIELDS:
+        if name not in doc:
+            return f"{name} is missing; {_FIX_DOCUMENT}."
+        if not isinstance(doc[name], kind):
+            return f"{name} is {json_kind(doc[name])}, not {expected}; {_FIX_DOCUMENT}."
+    for i, signature in enumerate(doc["signatures"]):
+        if not isinstance(signature, str):
+            return f"signatures[{i}] is {json_kind(signature)}, not a string; {_FIX_DOCUMENT}."
+        if not _SIGNATURE_HEX.fullmatch(signature):
+            return (f"signatures[{i}] is not 0x followed by 130 hex digits (a 65-byte r||s||v "
+                    f"signature); {_FIX_DOCUMENT}.")
+    for i, signer in enumerate(doc["signers"]):
+        if not isinstance(signer, str):
+            return f"signers[{i}] is {json_kind(signer)}, not a string; {_FIX_DOCUMENT}."
+        if not is_address(signer):
+            return f"signers[{i}] is not an address (0x followed by 40 hex digits); {_FIX_DOCUMENT}."
+    return None
+
+
 def verify_attestation(doc: dict, expect_signers: Iterable[str] = ()) -> list[Check]:
-    """Recompute everything the document claims; each failing check says what differs."""
+    """Recompute everything the document claims; each failing check says what differs.
+
+    Never raises on a malformed document: what cannot be recomputed is a failed check.
+    """
     checks: list[Check] = []
     doc = doc if isinstance(doc, Mapping) else {}
 
     def run(name: str, fn: Callable[[], tuple[bool, str]]) -> None:
         try:
             ok, detail = fn()
-        except (AttestationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except CHECK_ERRORS as exc:
             ok, detail = False, f"cannot check: {exc!s}"
         checks.append(Check(name, ok, detail))
 
@@ -456,7 +570,15 @@ def verify_attestation(doc: dict, expect_signers: Iterable[str] = ()) -> list[Ch
         return True, "contract rules hold"
 
     run("contract_rules", rules)
-    signatures, signers = list(doc.get("signatures", [])), list(doc.get("signers", []))
+    def listed(name: str, expected: str) -> list:
+        value = doc.get(name, [])  # absent = unsigned
+        if isinstance(value, list):
+            return value
+        checks.append(Check(name, False, f"{name} is {json_kind(value)}, not {expected}; {_FIX_DOCUMENT}."))
+        return []
+
+    signatures = listed("signatures", "an array of signatures")
+    signers = listed("signers", "an array of addresses")
     for i in range(max(len(signatures), len(signers))):
         def sig_check(i: int = i) -> tuple[bool, str]:
             if i >= len(signatures) or i >= len(signers):

@@ -171,6 +171,13 @@ def refuse_unfit_for_signing(evidence: dict[str, Any], force: bool) -> None:
     """A dry-run or a failed gate must not mint: signing it needs an explicit --force."""
     from pipeline.errors import AttestationError
 
+    gate = evidence.get("gate") if isinstance(evidence, dict) else None
+    if not isinstance(evidence, dict) or not isinstance(evidence.get("dryRun"), bool) \
+            or not isinstance(gate, dict) or not isinstance(gate.get("passed"), bool):
+        raise AttestationError(
+            "evidence.dryRun or evidence.gate.passed is missing or not true/false, so it is "
+            "unknown whether this run may be signed; attest from the run again."
+        )
     if force:
         return
     if evidence["dryRun"]:

@@ -78,12 +78,14 @@ def test_two_dry_runs_same_hash_and_idempotency_key(demo_runs):
     assert first["digest"] != second["digest"]  # the run id differs, and it is signed
 
 
-def test_signing_a_dry_run_needs_force(demo_runs):
+def test_signing_a_dry_run_needs_force(demo_runs, monkeypatch):
+    monkeypatch.delenv("HOKUSAI_TEST_KEY", raising=False)
     result = attest(demo_runs, "--sign-key-env", "HOKUSAI_TEST_KEY")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: --sign-key-env HOKUSAI_TEST_KEY: the variable is not set or empty")
+    monkeypatch.setenv("HOKUSAI_TEST_KEY", TEST_KEY)  # a valid key: the run, not the key, is refused
     result = invoke("attest", demo_runs["first"]["run_id"], "--project", str(demo_runs["project"]),
-                    "--sign-key-env", "PATH")
+                    "--sign-key-env", "HOKUSAI_TEST_KEY")
     assert result.exit_code == 2
     assert "Error: This run is a dry-run and cannot be signed; attest a real `hokusai run`, or pass --force" in result.stderr
     assert result.stdout == ""

@@ -431,7 +431,14 @@ def test_recover_refuses_wrong_length(vector: dict, typed: dict) -> None:
 def test_sign_rejects_bad_key(typed: dict) -> None:
     with pytest.raises(AttestationError) as err:
         eip712.sign(typed, "0x1234")
-    assert str(err.value) == "private key is not a valid secp256k1 key; give 0x + 64 hex digits."
+    assert str(err.value) == (
+        "private_key: the key has 4 hex digits, not 64; give one private key: exactly 64 hex "
+        "digits (32 bytes), optionally prefixed with 0x, not zero and below the secp256k1 curve "
+        "order."
+    )
+    with pytest.raises(AttestationError) as err:
+        eip712.sign(typed, KEY_B[:-1], source="--sign-key-env K")
+    assert str(err.value).startswith("--sign-key-env K: the key has 63 hex digits, not 64; ")
 
 
 # --- attestation documents -------------------------------------------------------------
