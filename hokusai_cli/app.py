@@ -54,6 +54,7 @@ app.command("dry-run")(evaluate.dry_run)
 app.command()(inspect.inspect)
 app.command()(inspect.runs)
 app.command()(inspect.resume)
+app.command()(inspect.track)
 app.command()(attest.attest)
 app.command()(attest.verify)
 

@@ -63,6 +63,8 @@ def _ci(ci: dict[str, Any] | None) -> str:
 def render_inspect(report: dict[str, Any]) -> Any:
     """The human view of an inspect report: header, steps, metrics, verdict, inputs, failure."""
     from rich.console import Group
+
+    from hokusai_cli import render
     from rich.table import Table
     from rich.text import Text
 
@@ -155,8 +157,7 @@ def render_inspect(report: dict[str, Any]) -> Any:
     if report["attestation_hash"]:
         inputs.append(f"Attestation hash: {report['attestation_hash']}")
     if report["mlflow"]:
-        m = report["mlflow"]
-        inputs.append(f"MLflow run: {m['run_id']} ({m['run_uri']}) in experiment {m['experiment_id']} at {m['tracking_uri']}")
+        inputs.append(render.tracking_line(report["mlflow"], report["run_id"]))
     parts += [Text(line) for line in inputs]
 
     failure = report["failure"]
@@ -210,7 +211,7 @@ def render_runs(report: dict[str, Any], project: Path) -> Any:
     table.add_column("run", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for name, justify in (("started", "left"), ("duration", "right"), ("dry-run", "left"),
-                          ("DeltaOne", "right"), ("gate", "left")):
+                          ("DeltaOne", "right"), ("gate", "left"), ("tracking", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in report["runs"]:
         status = r["status"] + (f" at {r['failed_step']}" if r["failed_step"] else "")
@@ -220,7 +221,8 @@ def render_runs(report: dict[str, Any], project: Path) -> Any:
                       _local(r["started_at"], "%Y-%m-%d %H:%M"), _duration(r["duration_s"]),
                       "" if r["dry_run"] is None else ("yes" if r["dry_run"] else "no"),
                       _signed_bps(r["deltaone_bps"]),
-                      Text(gate, style="green" if gate == "passed" else "red"))
+                      Text(gate, style="green" if gate == "passed" else "red"),
+                      Text(r["tracking"] or "", style="red" if (r["tracking"] or "").startswith("failed") else ""))
     return table
 
 
@@ -243,6 +245,26 @@ def runs(
     render.console().print(render_runs(report, project))
     if as_json:
         typer.echo(json.dumps(report, indent=2, sort_keys=True))
+
+
+# --- track -------------------------------------------------------------------------------
+
+def track(run: RunArg = None, project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Log a finished run to MLflow (after a tracking outage), at most once: a run already logged is left as it is.
+
+    Example: hokusai track 1795674766048057
+    """
+    from hokusai_cli import render
+    from pipeline.runs.runner import track_run
+
+    with handled():
+        result = track_run(project.resolve(), run)
+    mlflow = result["mlflow"]
+    verb = "was already logged as" if mlflow["existing"] else "logged as"
+    render.console().print(f"Run {result['pathspec']} {verb} MLflow run {mlflow['run_id']} "
+                           f"({mlflow['ui_url'] or mlflow['tracking_uri']})", soft_wrap=True, markup=False)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, sort_keys=True))
 
 
 # --- resume ------------------------------------------------------------------------------

@@ -111,5 +111,15 @@ def result(summary: dict[str, Any]) -> Group:
         lines.append(Text(f"Note: {note}", style="yellow"))
     lines.append(Text(f"Attestation hash: {summary['attestation_hash']}"))
     lines.append(Text.assemble("Run: ", (summary["pathspec"], "bold"), " (dry-run)" if summary["dry_run"] else ""))
-    lines.append(Text(f"MLflow run: {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})"))
+    lines.append(Text(tracking_line(summary["mlflow"], summary["run_id"])))
     return Group(*lines)
+
+
+def tracking_line(mlflow: dict[str, Any], run_id: str) -> str:
+    """Where the run is in MLflow, or why it is not and the command that logs it later."""
+    if mlflow.get("status") == "failed":
+        return (f"Tracking: failed ({mlflow['reason']}); the evaluation is complete. Log it to MLflow later with: "
+                f"hokusai track {run_id}")
+    where = mlflow.get("ui_url") or mlflow.get("tracking_uri")
+    experiment = f" in experiment {mlflow['experiment_id']}" if mlflow.get("experiment_id") else ""
+    return f"MLflow run: {mlflow['run_id']}{experiment} ({where})"

@@ -52,6 +52,10 @@ class StoreError(InputError):
     it aside or frees it."""
 
 
+class TrackingError(HokusaiError):
+    """MLflow could not be reached or refused the record (exit 3): the evaluation stands."""
+
+
 class FlowFailed(HokusaiError):
     """The Metaflow run itself failed (exit 3)."""
 

@@ -363,13 +363,23 @@ def failure(run: Any, steps: list[dict[str, Any]], project_dir: Path | None = No
     }
 
 
-def _tracking(tracking: dict[str, Any] | None, run_id: str | None) -> dict[str, Any] | None:
-    if tracking is None and run_id is None:
+def tracking_state(run: Any) -> dict[str, Any] | None:
+    """Where the run is recorded in MLflow: `status` logged | failed, with the reason of a
+    failure, the MLflow run id, its `runs:/` URI and, on a server, its UI URL. A run logged
+    later by `hokusai track` carries the MLflow run id as a tag."""
+    from pipeline.runs.tracking import TRACKED_TAG, ui_url
+
+    tracking = dict(artifact(run, "tracking") or {})
+    later = sorted(t[len(TRACKED_TAG):] for t in _tags(run) if t.startswith(TRACKED_TAG))
+    if not tracking and not later:
         return None
-    tracking = dict(tracking or {})
-    rid = tracking.get("run_id", run_id)
-    return {"run_id": rid, "experiment_id": tracking.get("experiment_id"),
-            "tracking_uri": tracking.get("tracking_uri"), "run_uri": f"runs:/{rid}" if rid else None}
+    if later and tracking.get("status") != "logged":
+        tracking |= {"status": "logged", "reason": None, "run_id": later[-1], "logged_by": "hokusai track"}
+    rid = tracking.get("run_id")
+    uri, exp = tracking.get("tracking_uri"), tracking.get("experiment_id")
+    return {"status": tracking.get("status", "logged"), "reason": tracking.get("reason"), "run_id": rid,
+            "experiment_id": exp, "tracking_uri": uri, "run_uri": f"runs:/{rid}" if rid else None,
+            "ui_url": ui_url(uri, exp, rid) if uri and exp and rid else None}
 
 
 def inspect_report(run: Any, project_dir: Path | None = None) -> dict[str, Any]:
@@ -416,7 +426,7 @@ def inspect_report(run: Any, project_dir: Path | None = None) -> dict[str, Any]:
         "candidate": None if candidate_info is None else {
             "sha256": candidate_info.sha256, "training_rows": candidate_info.training_rows},
         "attestation_hash": attestation["attestationHash"] if attestation else None,
-        "mlflow": _tracking(artifact(run, "tracking"), artifact(run, "mlflow_run_id")),
+        "mlflow": tracking_state(run),
         "failure": failure(run, steps, project_dir) if status in (FAILED, KILLED) else None,
     }
 
@@ -439,7 +449,16 @@ def run_row(run: Any) -> dict[str, Any]:
         "gate_passed": delta.passed if delta is not None else None,
         "failed_step": next((s["name"] for s in steps or [] if s["status"] in (FAILED, KILLED)), None),
         "resumed_from": resumed_from(run),
+        "tracking": _tracking_word(run) if status == SUCCESSFUL else None,
     }
+
+
+def _tracking_word(run: Any) -> str | None:
+    """`logged`, or `failed (<reason>)` for `hokusai runs`."""
+    state = tracking_state(run)
+    if state is None:
+        return None
+    return "logged" if state["status"] == "logged" else f"failed ({state['reason']})"
 
 
 def runs_report(runs: list[Any]) -> dict[str, Any]:

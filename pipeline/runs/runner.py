@@ -383,3 +383,31 @@ def resume(
     if step is not None:
         kwargs["step_to_rerun"] = step
     return _execute(project_dir, lambda runner: runner.async_resume(**kwargs), "resume", log_json, on_line)
+
+
+def track_run(project_dir: Path, ref: str | None = None) -> dict[str, Any]:
+    """`hokusai track`: log a finished run to MLflow from its Metaflow artifacts, at most
+    once (an MLflow run tagged with its pathspec is reused), and tag the Metaflow run with
+    the MLflow run id so `runs`/`inspect` show it tracked."""
+    from pipeline.errors import TrackingError
+    from pipeline.runs import artifacts as a
+    from pipeline.runs.tracking import TRACKED_TAG, log_run
+
+    run = finished_run(project_dir, ref)
+    data = run.data
+    tracking = log_run(
+        settings=a.settings(data.settings), project_dir=project_dir, dry_run=bool(data.dry_run),
+        pathspec=run.pathspec, delta=a.delta(data.delta), attestation=data.attestation,
+        manifest=data.data_manifest, baseline_info=a.model_info(data.baseline_info),
+        models={"baseline.skops": data.baseline_model_bytes, "candidate.skops": data.candidate_model_bytes},
+        training_data=data.training_data,
+    )
+    if tracking["status"] != "logged":
+        raise TrackingError(
+            f"Logging run {run.id} to MLflow at {tracking['tracking_uri']} failed ({tracking['reason']}); check "
+            f"that the tracking server is up, then run `hokusai track {run.id}` again."
+        )
+    tag = TRACKED_TAG + tracking["run_id"]
+    if tag not in run.user_tags:
+        run.add_tag(tag)
+    return {"pathspec": run.pathspec, "mlflow": tracking}

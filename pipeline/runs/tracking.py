@@ -1,5 +1,11 @@
-"""monitor_and_log: record the evaluation in MLflow (params, metrics, dataset, the stored
-model files and the evidence) so it can be found and checked later."""
+"""monitor_and_log and `hokusai track`: record the evaluation in MLflow (params, metrics, the
+training dataset, both models in MLflow's scikit-learn format and as the stored skops bytes,
+the evidence and the manifest) so it can be found and checked later.
+
+Tracking never costs the evaluation: a server that is down or errors fails within seconds
+(short timeout, one retry), the failure is recorded in the `tracking` artifact, and
+`hokusai track RUN` logs the run later. One pipeline run has at most one MLflow run: logging
+looks for the run tagged with its pathspec first."""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pipeline.data.contributions import ORIGIN
 
 if TYPE_CHECKING:
     from pipeline.modelling.baseline import ModelInfo
@@ -97,6 +105,21 @@ def prepare_store(tracking_uri: str) -> None:
         marker.write_text(_store_version())
 
 
+#: MLflow's HTTP client retries 7 times with backoff by default (minutes when a server is
+#: down); a run must learn of an outage in seconds. Users may still set these themselves.
+#: Also: no "View run … at" line on stdout (stdout carries only the requested data).
+FAST_FAIL_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+PATHSPEC_TAG = "hokusai.pathspec"
+
+
+def ui_url(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
+    """The MLflow UI page of a run on a tracking server (None for a local store)."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return None
+    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
 def log_evaluation(
     *,
     tracking_uri: str,
@@ -106,24 +129,50 @@ def log_evaluation(
     params: dict[str, Any],
     metrics: dict[str, float],
     artifacts: dict[str, bytes],
+    models: dict[str, Any] | None = None,
     training_data: Any = None,
     target: str | None = None,
-) -> dict[str, str]:
-    """One MLflow run with everything given; returns its run id, experiment id and URI."""
+) -> dict[str, Any]:
+    """One MLflow run with everything given, or the existing run tagged with the same
+    pathspec (so logging twice never makes a second run); returns its ids, URI and UI URL."""
+    for key, value in FAST_FAIL_ENV.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     prepare_store(tracking_uri)
     with store_lock(tracking_uri):
-        return _log(mlflow, tracking_uri, experiment, run_name, tags, params, metrics, artifacts, training_data, target)
+        mlflow.set_tracking_uri(tracking_uri)
+        exp = _experiment(mlflow, tracking_uri, experiment)
+        pathspec = tags[PATHSPEC_TAG]
+        found = mlflow.MlflowClient().search_runs(
+            [exp.experiment_id], filter_string=f"tags.`{PATHSPEC_TAG}` = '{pathspec}' and attributes.status = 'FINISHED'",
+            max_results=1)
+        if found:
+            run_id = found[0].info.run_id
+        else:
+            run_id = _log(mlflow, exp.experiment_id, run_name, tags, params, metrics, artifacts, models or {},
+                          training_data, target)
+    return {"run_id": run_id, "experiment_id": exp.experiment_id, "tracking_uri": tracking_uri,
+            "ui_url": ui_url(tracking_uri, exp.experiment_id, run_id), "existing": bool(found)}
 
 
-def _log(mlflow: Any, tracking_uri: str, experiment: str, run_name: str, tags: dict[str, str],
-         params: dict[str, Any], metrics: dict[str, float], artifacts: dict[str, bytes], training_data: Any,
-         target: str | None) -> dict[str, str]:
-    mlflow.set_tracking_uri(tracking_uri)
-    exp = mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, tags=tags) as run:
+def _experiment(mlflow: Any, tracking_uri: str, name: str) -> Any:
+    """The experiment `name`, created when missing; on a local store its artifacts go under
+    the store's folder (`.hokusai/mlruns`), not `./mlruns` in the current folder."""
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is None:
+        path = sqlite_path(tracking_uri)
+        location = (path.parent / "mlruns").resolve().as_uri() if path is not None else None
+        mlflow.create_experiment(name, artifact_location=location)
+        exp = mlflow.get_experiment_by_name(name)
+    return exp
+
+
+def _log(mlflow: Any, experiment_id: str, run_name: str, tags: dict[str, str], params: dict[str, Any],
+         metrics: dict[str, float], artifacts: dict[str, bytes], models: dict[str, Any], training_data: Any,
+         target: str | None) -> str:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         if training_data is not None:
@@ -133,42 +182,76 @@ def _log(mlflow: Any, tracking_uri: str, experiment: str, run_name: str, tags: d
             for name, data in artifacts.items():
                 (Path(tmp) / name).write_bytes(data)
             mlflow.log_artifacts(tmp)
-    return {"run_id": run.info.run_id, "experiment_id": exp.experiment_id, "tracking_uri": tracking_uri}
+        features = [c for c in (training_data.columns if training_data is not None else []) if c != target]
+        for name, model in models.items():
+            _log_model(mlflow, name, model, training_data[features].head(5) if features else None)
+    return run.info.run_id
+
+
+def _log_model(mlflow: Any, name: str, model: Any, example: Any) -> None:
+    """A model in MLflow's scikit-learn format: skops serialization (safe to load), a
+    signature, and explicit requirements (inferring them costs seconds)."""
+    from importlib.metadata import version
+
+    import skops.io
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example, model.predict(example)) if example is not None else None
+    mlflow.sklearn.log_model(
+        model, name=name, serialization_format="skops", signature=signature,
+        skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
+        pip_requirements=[f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"],
+    )
 
 
 def log_run(
     *, settings: Settings, project_dir: Path, dry_run: bool, pathspec: str, delta: Delta,
     attestation: dict[str, Any], manifest: dict[str, Any], baseline_info: ModelInfo,
     models: dict[str, bytes], training_data: Any,
-) -> dict[str, str]:
-    """Step `monitor_and_log`: the MLflow record of one evaluation, and a summary log line."""
+) -> dict[str, Any]:
+    """Step `monitor_and_log` (and `hokusai track`): the MLflow record of one evaluation.
+    Never raises: a tracking failure comes back as `{"status": "failed", "reason": ...}`
+    and the evaluation stands. `models` holds the stored skops bytes by file name."""
     import rfc8785
 
     from pipeline.config import mlflow_uri
     from pipeline.logs import get_logger
+    from pipeline.runs.artifacts import model
 
     uri = mlflow_uri(settings, project_dir)
     metrics: dict[str, float] = {"deltaone_bps": delta.deltaone_bps}
     for m in delta.metrics:
         metrics |= {f"baseline_{m.metric}": m.baseline, f"candidate_{m.metric}": m.candidate,
                     f"delta_{m.metric}_bps": m.delta_bps}
-    tracking = log_evaluation(
-        tracking_uri=uri,
-        experiment=experiment_name(settings.tracking.experiment, dry_run),
-        run_name=pathspec.replace("/", "-"),
-        tags={"hokusai.pathspec": pathspec, "hokusai.dry_run": str(dry_run).lower(),
-              "hokusai.gate": "passed" if delta.passed else "failed",
-              "hokusai.attestation_hash": attestation["attestationHash"]},
-        params={"model_id": settings.model.id, "estimator": baseline_info.estimator,
-                "baseline_source": baseline_info.source, "seed": settings.evaluation.seed,
-                "primary_metric": delta.primary_metric,
-                "min_improvement_bps": settings.evaluation.min_improvement_bps,
-                "contributors": len(delta.contributors)},
-        metrics=metrics,
-        artifacts={"evidence.json": rfc8785.dumps(attestation["evidence"]),
-                   "manifest.json": rfc8785.dumps(manifest), **models},
-        training_data=training_data,
-        target=settings.model.target,
-    )
+    try:
+        tracking = log_evaluation(
+            tracking_uri=uri,
+            experiment=experiment_name(settings.tracking.experiment, dry_run),
+            run_name=pathspec.replace("/", "-"),
+            tags={PATHSPEC_TAG: pathspec, "hokusai.dry_run": str(dry_run).lower(),
+                  "hokusai.model_id": str(settings.model.id),
+                  "hokusai.gate": "passed" if delta.passed else "failed",
+                  "hokusai.attestation_hash": attestation["attestationHash"]},
+            params={"model_id": settings.model.id, "estimator": baseline_info.estimator,
+                    "baseline_source": baseline_info.source, "seed": settings.evaluation.seed,
+                    "primary_metric": delta.primary_metric,
+                    "min_improvement_bps": settings.evaluation.min_improvement_bps,
+                    "contributors": len(delta.contributors)},
+            metrics=metrics,
+            artifacts={"evidence.json": rfc8785.dumps(attestation["evidence"]),
+                       "manifest.json": rfc8785.dumps(manifest), **models},
+            models={name.removesuffix(".skops"): model(data, name) for name, data in models.items()},
+            training_data=training_data.drop(columns=[ORIGIN], errors="ignore"),
+            target=settings.model.target,
+        )
+    except Exception as exc:  # noqa: BLE001 - whatever the tracker says, the evaluation stands
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        get_logger().warning("mlflow.failed", reason=reason, tracking_uri=uri)
+        return {"status": "failed", "reason": reason, "tracking_uri": uri, "run_id": None, "experiment_id": None,
+                "ui_url": None}
     get_logger().info("mlflow.logged", **tracking)
-    return tracking
+    return {"status": "logged", **tracking}
+
+
+#: Run tag added by `hokusai track` once a run whose tracking failed is logged.
+TRACKED_TAG = "hokusai:mlflow:"

@@ -156,7 +156,7 @@ def test_no_planted_value_anywhere_in_the_metaflow_or_mlflow_stores(runs):
     assert sorted(search(project / "data", PLANTED)) == sorted(in_raw_file)
     canary_files = stores.pop(CANARY, [])
     assert any(f.startswith(".metaflow/HokusaiEvaluationFlow/data/") for f in canary_files), canary_files
-    assert any(f.startswith("mlruns/") for f in canary_files), canary_files
+    assert any(f.startswith(".hokusai/mlruns/") for f in canary_files), canary_files
     assert ".hokusai/mlflow.db" in stores.pop(tag, [])
     assert stores == {}
 

@@ -106,6 +106,11 @@ def test_mlflow_record(project_run):
     assert client.get_experiment(record.info.experiment_id).name == "tests"
     names = sorted(a.path for a in client.list_artifacts(record.info.run_id))
     assert names == ["baseline.skops", "candidate.skops", "evidence.json", "manifest.json"]
+    # both models also in MLflow's scikit-learn format (logged models of the run), stored under .hokusai/
+    mlflow.set_tracking_uri(f"sqlite:///{project / '.hokusai' / 'mlflow.db'}")
+    for name in ("baseline", "candidate"):
+        assert mlflow.sklearn.load_model(f"runs:/{record.info.run_id}/{name}").classes_.tolist() == [0, 1]
+    assert not (project / "mlruns").exists() and (project / ".hokusai" / "mlruns").is_dir()
     stored = client.download_artifacts(record.info.run_id, "candidate.skops")
     assert "0x" + hashlib.sha256(open(stored, "rb").read()).hexdigest() == run.data.candidate_info["sha256"]
 
