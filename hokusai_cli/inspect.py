@@ -182,10 +182,20 @@ def render_inspect(report: dict[str, Any]) -> Any:
     return Group(*parts)
 
 
-def inspect(run: RunArg = None, project: ProjectOpt = Path("."), as_json: JsonOpt = False) -> None:
+def inspect(
+    run: RunArg = None,
+    project: ProjectOpt = Path("."),
+    as_json: JsonOpt = False,
+    card: Annotated[Optional[Path], typer.Option(
+        "--card", metavar="FILE", dir_okay=False,
+        help="Write the run's report card (HTML: DeltaOne with its CI and the gate, metric table, charts, "
+             "contributor weights) to FILE instead of showing the report; open it in a browser.",
+    )] = None,
+) -> None:
     """Show one run: steps, metrics and deltas, the gate verdict, contributors, hashes, MLflow, and for a failed run the error and how to resume.
 
     Example: hokusai inspect 1795674766048057 --json
+    Example: hokusai inspect --card report.html
     """
     from hokusai_cli import render
     from pipeline.runs.report import inspect_report, project_arg
@@ -193,8 +203,16 @@ def inspect(run: RunArg = None, project: ProjectOpt = Path("."), as_json: JsonOp
 
     with handled():
         project = project.resolve()
-        report = inspect_report(get_run(project, run), project_arg(project))
-    render.console().print(render_inspect(report))
+        found = get_run(project, run)
+        if card is not None:
+            from pipeline.runs.card import write_card
+
+            write_card(found, card)
+        report = inspect_report(found, project_arg(project)) if card is None or as_json else None
+    if card is not None:
+        render.console().print(f"Card of run {found.pathspec} written to {card}", soft_wrap=True, markup=False)
+    else:
+        render.console().print(render_inspect(report))
     if as_json:
         typer.echo(json.dumps(report, indent=2, sort_keys=True))
 

@@ -14,7 +14,7 @@ import os
 if not any(os.environ.get(v) for v in ("METAFLOW_USER", "USER", "USERNAME")):
     os.environ["METAFLOW_USER"] = "hokusai"
 
-from metaflow import FlowSpec, Parameter, current, step  # noqa: E402
+from metaflow import FlowSpec, Parameter, card, current, resources, step  # noqa: E402
 
 
 class HokusaiEvaluationFlow(FlowSpec):
@@ -76,6 +76,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         self.data_manifest = integration.manifest()
         self.next(self.train_new_model)
 
+    @resources(cpu=2, memory=8192)  # requests on Kubernetes/Batch (--with); no effect on a laptop
     @step
     def train_new_model(self):
         """Same estimator, hyper-parameters and seed as the baseline, on base + contributed rows."""
@@ -105,12 +106,16 @@ class HokusaiEvaluationFlow(FlowSpec):
         self.benchmark_info = a.plain(benchmark_info)
         self.next(self.compare_and_output_delta)
 
+    @resources(cpu=2, memory=8192)  # attribution retrains the candidate up to attribution_budget times
+    @card(type="blank", id="report")
     @step
     def compare_and_output_delta(self):
-        """Per-metric deltas, DeltaOne in bps with its bootstrap CI, the gate, attribution."""
+        """Per-metric deltas, DeltaOne in bps with its bootstrap CI, the gate, attribution;
+        the report card (`hokusai inspect --card FILE`)."""
         from pathlib import Path
 
         from pipeline.runs import artifacts as a
+        from pipeline.runs.card import fill_card
         from pipeline.scoring.delta import compare_and_attribute
 
         delta = compare_and_attribute(
@@ -122,6 +127,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         self.delta = a.plain(delta)
         self.attribution = {"method": delta.weight_method, "retrainings": delta.retrainings,
                             "values_bps": {c.wallet: c.value_bps for c in delta.contributors}}
+        fill_card(current.card["report"], self.delta)
         self.next(self.generate_attestation_output)
 
     @step
