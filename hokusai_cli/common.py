@@ -34,6 +34,13 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show each ste
 FailOnGateOpt = Annotated[
     bool, typer.Option("--fail-on-gate", help="Exit 1 when the run completes but the DeltaOne gate failed (for CI jobs).")
 ]
+WithOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--with", metavar="DECORATOR",
+                 help="Add a Metaflow decorator to every step, as Metaflow's `run --with` (e.g. kubernetes, batch, "
+                      "'kubernetes:cpu=4,memory=16000'). Repeat for more. kubernetes and batch need the S3 "
+                      "datastore and an MLflow tracking server: see docs/scale-out.md."),
+]
 
 
 

@@ -10,7 +10,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from hokusai_cli.common import ConfigOpt, ContribOpt, FailOnGateOpt, JsonOpt, ProjectOpt, VerboseOpt, handled, state
+from hokusai_cli.common import (
+    ConfigOpt, ContribOpt, FailOnGateOpt, JsonOpt, ProjectOpt, VerboseOpt, WithOpt, handled, state,
+)
 
 
 
@@ -52,7 +54,7 @@ def finish(result: dict[str, Any], out: Any, as_json: bool, fail_on_gate: bool) 
 
 
 def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: bool, as_json: bool, verbose: bool,
-              fail_on_gate: bool = False) -> None:
+              fail_on_gate: bool = False, decospecs: list[str] | None = None) -> None:
     from hokusai_cli import render
     from pipeline.runs.runner import STEPS, launch, parse_line, summary
     from pipeline.validation import check_run
@@ -74,7 +76,7 @@ def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: b
                     progress.live.console.print(line.rstrip(), markup=False, highlight=False)
 
             run = launch(project, contrib, dry_run=dry_run, config_file=config,
-                         log_json=state["log_json"], on_line=on_line)
+                         log_json=state["log_json"], on_line=on_line, decospecs=decospecs or [])
         result = summary(run)
     finish(result, out, as_json, fail_on_gate)
 
@@ -86,6 +88,7 @@ def run(
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
     fail_on_gate: FailOnGateOpt = False,
+    with_: WithOpt = None,
 ) -> None:
     """Evaluate contributed data for real: baseline vs candidate on the benchmark, DeltaOne, evidence.
 
@@ -94,7 +97,8 @@ def run(
 
     Example: hokusai run --contrib data/new_rows.csv:0x70997970C51812dc3A010C7d01b50e0d17dc79C8
     """
-    _evaluate(contrib or [], project, config, dry_run=False, as_json=as_json, verbose=verbose, fail_on_gate=fail_on_gate)
+    _evaluate(contrib or [], project, config, dry_run=False, as_json=as_json, verbose=verbose, fail_on_gate=fail_on_gate,
+              decospecs=with_)
 
 
 def dry_run(
@@ -103,6 +107,7 @@ def dry_run(
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
     fail_on_gate: FailOnGateOpt = False,
+    with_: WithOpt = None,
 ) -> None:
     """Run the whole flow on the bundled demo (or this project's schema) without touching the real experiment.
 
@@ -112,4 +117,5 @@ def dry_run(
 
     Example: hokusai dry-run --contrib my_rows.csv
     """
-    _evaluate(contrib or [], project, None, dry_run=True, as_json=as_json, verbose=verbose, fail_on_gate=fail_on_gate)
+    _evaluate(contrib or [], project, None, dry_run=True, as_json=as_json, verbose=verbose, fail_on_gate=fail_on_gate,
+              decospecs=with_)

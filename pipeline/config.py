@@ -114,8 +114,43 @@ class TrackingSection(_Section):
 
 
 class MetaflowSection(_Section):
-    datastore: Literal["local", "s3"] = "local"
-    root: str = Field("", description="S3 root (s3://bucket/prefix) when datastore = s3.")
+    """Where Metaflow keeps run artifacts. Metadata (the run index) always stays in the
+    project's `.metaflow/`; with datastore = "s3" the artifacts, logs and code packages go to
+    `root` on S3 or an S3-compatible store (then `s3_endpoint_url`), never to `.metaflow/`."""
+
+    datastore: Literal["local", "s3"] = Field(
+        "local", description="local = artifacts in <project>/.metaflow; s3 = artifacts under `root`."
+    )
+    root: str = Field(
+        "", validate_default=True, description="S3 root (s3://bucket/prefix) when datastore = s3."
+    )
+    s3_endpoint_url: str = Field(
+        "", description="Endpoint of an S3-compatible store (MinIO, Ceph, R2, moto: http://host:port); "
+        "empty = AWS S3. Sets METAFLOW_S3_ENDPOINT_URL.",
+    )
+
+    @field_validator("root")
+    @classmethod
+    def _s3_needs_a_root(cls, root: str, info: Any) -> str:  # info: pydantic's ValidationInfo
+        import re
+
+        if info.data.get("datastore") == "s3" and not re.fullmatch(r"s3://[^/\s]{3,}(/\S*)?", root):
+            raise ValueError(
+                'an s3://bucket/prefix URL is needed when datastore = "s3"; '
+                "set [metaflow] root or HOKUSAI_METAFLOW__ROOT"
+            )
+        return root
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _endpoint_is_a_url(cls, url: str) -> str:
+        import re
+
+        if url and not re.fullmatch(r"https?://[^/\s]+/?", url):
+            raise ValueError(
+                "must be an http:// or https:// URL of the store (e.g. http://127.0.0.1:9000), or empty for AWS S3"
+            )
+        return url
 
 
 class Settings(_Section):

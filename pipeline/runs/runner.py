@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,17 +31,86 @@ def ensure_user() -> None:
 
 
 def metaflow_env(project_dir: Path, log_json: bool = False) -> dict[str, str]:
-    """Environment of a run: local datastore and metadata inside the project folder."""
+    """Environment of a run: metadata always local inside the project folder; artifacts there
+    too, or on S3 with `[metaflow] datastore = "s3"` (see `datastore_env`)."""
     ensure_user()
     from pipeline.logs import LOG_JSON_ENV
 
     env = {
-        "METAFLOW_DEFAULT_DATASTORE": "local",
         "METAFLOW_DEFAULT_METADATA": "local",
         "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(project_dir),
+        **datastore_env(project_dir),
         LOG_JSON_ENV: "1" if log_json else "0",
     }
     return env
+
+
+def datastore_env(project_dir: Path) -> dict[str, str]:
+    """Metaflow's datastore variables for the project's `[metaflow]` settings (hokusai.toml +
+    HOKUSAI_METAFLOW__* variables): local, or S3 under `root` (+ the endpoint of a non-AWS
+    store). The datastore is a project setting: `inspect`, `attest`... read it from here too."""
+    from pipeline.config import load_settings
+
+    section = load_settings(project_dir).metaflow
+    if section.datastore == "local":
+        return {"METAFLOW_DEFAULT_DATASTORE": "local"}
+    env = {"METAFLOW_DEFAULT_DATASTORE": "s3", "METAFLOW_DATASTORE_SYSROOT_S3": section.root.rstrip("/")}
+    if section.s3_endpoint_url:
+        env["METAFLOW_S3_ENDPOINT_URL"] = section.s3_endpoint_url
+    return env
+
+
+def use_datastore(project_dir: Path) -> dict[str, str]:
+    """Export the project's datastore variables into this process before Metaflow is imported
+    (it reads them at import; a Client without the endpoint hangs reading S3), after checking
+    that an S3 store can be reached without hanging: boto3 installed, credentials present."""
+    import sys
+
+    env = datastore_env(project_dir)
+    if env["METAFLOW_DEFAULT_DATASTORE"] == "s3":
+        _check_s3_access(env["METAFLOW_DATASTORE_SYSROOT_S3"])
+    os.environ.update(env)
+    config = sys.modules.get("metaflow.metaflow_config")
+    if config is not None and "METAFLOW_S3_ENDPOINT_URL" in env:  # imported already (an in-process caller)
+        config.S3_ENDPOINT_URL = env["METAFLOW_S3_ENDPOINT_URL"]
+        config.DATATOOLS_CLIENT_PARAMS["endpoint_url"] = env["METAFLOW_S3_ENDPOINT_URL"]
+    return env
+
+
+#: Where boto3 finds credentials without a network call; an EC2/EKS instance role is asked last.
+_AWS_CREDENTIAL_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+
+
+def _check_s3_access(root: str) -> None:
+    """Without credentials Metaflow retries S3 for ever: refuse in one sentence instead."""
+    import importlib.util
+
+    from pipeline.errors import ConfigError
+
+    if importlib.util.find_spec("boto3") is None:
+        raise ConfigError(f'[metaflow] datastore = "s3" needs boto3 to reach {root}; install it with: pip install boto3')
+    environ = os.environ
+    if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
+        return
+    if any(environ.get(name) for name in _AWS_CREDENTIAL_VARS):
+        return
+    files = (environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials",
+             environ.get("AWS_CONFIG_FILE") or "~/.aws/config")
+    if any(Path(f).expanduser().is_file() for f in files):
+        return
+    if environ.get("AWS_EC2_METADATA_DISABLED", "").lower() != "true":
+        try:  # an instance role (EC2, EKS node): botocore asks the metadata endpoint, 1 s timeout
+            import botocore.session
+
+            if botocore.session.get_session().get_credentials() is not None:
+                return
+        except Exception:  # noqa: BLE001 - no credentials is the answer either way
+            pass
+    raise ConfigError(
+        f"No AWS credentials for the S3 datastore {root}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+        "(or AWS_PROFILE, or a ~/.aws/credentials file), or set [metaflow] datastore = \"local\"."
+    )
 
 
 @dataclass(frozen=True)
@@ -74,19 +143,57 @@ def launch(
     config_file: Path | None = None,
     log_json: bool = False,
     on_line: Callable[[str], None] = lambda line: None,
+    decospecs: Sequence[str] = (),
 ) -> Any:
     """Run the flow with the Runner, feeding each log line to `on_line`; return the
-    Client `Run`. A failed run raises: InputError for bad input, FlowFailed otherwise."""
+    Client `Run`. A failed run raises: InputError for bad input, FlowFailed otherwise.
+    `decospecs` are Metaflow's `run --with` decorators for every step (e.g. "kubernetes")."""
     from pipeline.config import load_settings, mlflow_uri
     from pipeline.runs.tracking import prepare_store
 
+    settings = load_settings(project_dir, config_file=config_file)
+    _check_datastore(project_dir, settings, config_file, decospecs)
     # Create or check the MLflow store before any run exists: a damaged store stops here.
-    prepare_store(mlflow_uri(load_settings(project_dir, config_file=config_file), project_dir))
+    prepare_store(mlflow_uri(settings, project_dir))
     params: dict[str, Any] = {"contrib_files": ",".join(contrib), "dry_run": dry_run,
                               "project_dir": str(project_dir)}
     if config_file is not None:
         params["config_file"] = str(config_file)
+    if decospecs:
+        params["decospecs"] = list(decospecs)
     return _execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
+
+
+#: Decorators that run steps off this machine: their tasks cannot read a local datastore.
+REMOTE_DECORATORS = frozenset({"kubernetes", "batch"})
+
+
+def _check_datastore(project_dir: Path, settings: Any, config_file: Path | None, decospecs: Sequence[str]) -> None:
+    """Before a run: the datastore is the project's (a --config file cannot move it, or
+    `inspect` would look elsewhere), remote steps need S3, and S3 must be reachable
+    (use_datastore); then its variables are exported for the Client of this process."""
+    from pipeline.config import load_settings
+    from pipeline.errors import ConfigError
+
+    if config_file is not None and settings.metaflow != load_settings(project_dir).metaflow:
+        raise ConfigError(
+            f"[metaflow] in {config_file} differs from the project's; the datastore is a project setting that "
+            f"inspect, attest and resume read from {project_dir / 'hokusai.toml'}: set it there (or with "
+            "HOKUSAI_METAFLOW__* variables)."
+        )
+    remote = sorted({spec.split(":", 1)[0] for spec in decospecs} & REMOTE_DECORATORS)
+    if remote and settings.metaflow.datastore != "s3":
+        raise ConfigError(
+            f"--with {remote[0]} runs steps off this machine, which needs the S3 datastore: set [metaflow] "
+            'datastore = "s3" and root = "s3://bucket/prefix" in hokusai.toml.'
+        )
+    uri = settings.tracking.mlflow_uri  # empty = a SQLite file in the project
+    if remote and (not uri or uri.startswith(("sqlite:", "file:", "/", "."))):
+        raise ConfigError(
+            f"--with {remote[0]} runs monitor_and_log off this machine, where the project's MLflow store is out of "
+            "reach: set [tracking] mlflow_uri to a tracking server (http://host:5000) in hokusai.toml."
+        )
+    use_datastore(project_dir)
 
 
 def _execute(
@@ -224,8 +331,10 @@ def summary(run: Any) -> dict[str, Any]:
 
 
 def use_project(project_dir: Path) -> None:
-    """Point the Metaflow Client of this process at the project's local metadata."""
+    """Point the Metaflow Client of this process at the project's local metadata, with the
+    project's datastore variables exported first (an S3 run is read from S3)."""
     ensure_user()
+    use_datastore(project_dir)  # before metaflow is imported: it reads its config at import
     from metaflow import metadata, namespace
 
     metadata(f"local@{project_dir}")
@@ -306,7 +415,8 @@ def resume_events(line: str) -> list[StepEvent]:
 
 
 def has_runs_store(project_dir: Path) -> bool:
-    """Whether the project holds a Metaflow store (`metadata("local@DIR")` raises without)."""
+    """Whether the project holds a Metaflow store (`metadata("local@DIR")` raises without).
+    Metadata stays local with the S3 datastore too, so this holds for every project."""
     return (project_dir / ".metaflow").is_dir()
 
 
@@ -374,14 +484,21 @@ def resume(
     step: str | None = None,
     log_json: bool = False,
     on_line: Callable[[str], None] = lambda line: None,
+    decospecs: Sequence[str] = (),
 ) -> Any:
     """Resume a failed run with `Runner.resume(origin_run_id=...)`: finished steps are
     cloned, the failed one (or `step` and everything after it) runs again. Returns the new
     Client `Run`; a failed resume raises like `launch`. Interrupting it (Ctrl-C) stops the
-    Metaflow process too."""
+    Metaflow process too. `decospecs` as in `launch` (pass them again: Metaflow's resume does not
+    reuse the original run's `--with`)."""
+    from pipeline.config import load_settings
+
+    _check_datastore(project_dir, load_settings(project_dir), None, decospecs)
     kwargs: dict[str, Any] = {"origin_run_id": origin_run_id}  # always: else Metaflow picks `latest_run`
     if step is not None:
         kwargs["step_to_rerun"] = step
+    if decospecs:
+        kwargs["decospecs"] = list(decospecs)
     return _execute(project_dir, lambda runner: runner.async_resume(**kwargs), "resume", log_json, on_line)
 
 
