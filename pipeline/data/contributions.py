@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 from pipeline.data import pii
 from pipeline.config import DataSection
 from pipeline.errors import DataError
-from pipeline.data.tables import Schema, TableInfo, content_sha256, read_table, read_table_info, sha256_hex
+from pipeline.data.tables import (
+    Schema,
+    TableInfo,
+    canonical_order,
+    digests_sha256,
+    read_table,
+    read_table_info,
+    row_digests,
+    sha256_hex,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -265,21 +274,22 @@ def conform(
     columns: dict[str, Any] = {}
     for column in schema.features:
         values = frame[column]
-        numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+        numeric = _numbers(values)
         bad = numeric.isna() & values.notna()
         if bad.any():
             raise DataError(f"{name}: column {column!r} has non-numeric values in {_rows(bad)}; fix or remove them.")
         if numeric.isna().any() or np.isinf(numeric).any():
             bad = numeric.isna() | np.isinf(numeric)
             raise DataError(f"{name}: column {column!r} is empty or infinite in {_rows(bad)}; fill or remove them{hint}.")
-        columns[column] = numeric.to_numpy()
+        columns[column] = numeric.to_numpy() + 0.0  # -0.0 -> 0.0: one value, as in the content hash
     labels = frame[schema.target]
     if labels.isna().any():
         raise DataError(f"{name}: column {schema.target!r} has no label in {_rows(labels.isna())}; label or remove them{hint}.")
+    distinct = _distinct_labels(labels, schema.target, name, classes)
     if classes is not None:
         known = {_label_text(c) for c in classes}
         # text of each distinct label once, then a vectorised lookup (labels repeat a lot)
-        as_text = labels.map({value: _label_text(value) for value in pd.unique(labels)})
+        as_text = labels.map({value: _label_text(value) for value in distinct})
         unknown = ~as_text.isin(known)
         if unknown.any():
             seen = ", ".join(sorted(set(as_text[unknown]))[:_SHOW_ROWS])
@@ -292,6 +302,35 @@ def conform(
     else:
         columns[schema.target] = labels.reset_index(drop=True)
     return pd.DataFrame(columns)  # one consolidation, index 0..n-1
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """A column as float64: numbers as they are, text read as numbers, anything else missing
+    (NaN). Dates and durations are not numbers (written in a CSV they are not either)."""
+    import numpy as np
+    import pandas as pd
+
+    if values.dtype.kind in "mM":
+        return pd.Series(np.nan, index=values.index, dtype="float64")
+    return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def _distinct_labels(labels: pd.Series, column: str, name: str, classes: list[Any] | None) -> Any:
+    """The distinct labels of a column; a DataError naming the rows when cells hold lists or
+    objects (JSON, Parquet), which cannot be labels."""
+    import pandas as pd
+
+    try:
+        return pd.unique(labels)
+    except TypeError:  # unhashable cells: find them (only on this error path, so row by row)
+        from collections.abc import Hashable
+
+        bad = labels.map(lambda value: not isinstance(value, Hashable))
+        use = f"one of {', '.join(sorted(_label_text(c) for c in classes))}" if classes is not None else "one label"
+        raise DataError(
+            f"{name}: column {column!r} has lists or objects instead of labels in {_rows(bad)}; write {use} "
+            "in each cell."
+        ) from None
 
 
 def invalid_rows(frame: pd.DataFrame, schema: Schema) -> tuple[Any, tuple[ColumnRows, ...]]:
@@ -307,8 +346,7 @@ def invalid_rows(frame: pd.DataFrame, schema: Schema) -> tuple[Any, tuple[Column
         values = frame[column]
         bad = values.isna().to_numpy()
         if column != schema.target:
-            numeric = pd.to_numeric(values, errors="coerce")
-            bad = bad | np.isinf(numeric.to_numpy(dtype=np.float64, na_value=np.nan))
+            bad = bad | np.isinf(_numbers(values).to_numpy(dtype=np.float64, na_value=np.nan))
         if bad.any():
             rows = _row_numbers(pd.Series(bad, index=frame.index))
             found.append(ColumnRows(column, int(bad.sum()), tuple(int(r) for r in rows[:_SHOW_ROWS])))
@@ -316,35 +354,49 @@ def invalid_rows(frame: pd.DataFrame, schema: Schema) -> tuple[Any, tuple[Column
     return mask, tuple(found)
 
 
+def _wallet_text(values: pd.Series) -> pd.Series:
+    """A wallet column as stripped text, vectorised: a missing cell stays missing; a number,
+    a list or an object becomes its text, which is never an address; a categorical column
+    reads as its values."""
+    import pandas as pd
+
+    try:
+        return values.astype("str").str.strip()
+    except (TypeError, ValueError):  # e.g. bytes that are not UTF-8 (Parquet binary): cell by cell
+        missing = values.isna().to_numpy()
+        text = [None if gone else value if isinstance(value, str) else repr(value)
+                for value, gone in zip(values.tolist(), missing)]
+        return pd.Series(text, index=values.index, dtype="str").str.strip()
+
+
 def row_wallets(frame: pd.DataFrame, column: str, name: str) -> Any:
     """The EIP-55 wallet of every row of a wallet column (an object array). Empty cells,
     invalid addresses and the zero address are DataErrors naming the rows: money follows
     these cells, so they are never guessed nor dropped."""
-    import numpy as np
     import pandas as pd
 
-    values = frame[column]
-    text = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+    text = _wallet_text(frame[column])
     empty = text.isna() | (text == "")
     if empty.any():
         raise DataError(
             f"{name}: column {column!r} has no wallet in {_rows(empty)}; fill in the wallet to credit "
             "or remove those rows."
         )
-    checked = {value: checked_wallet(value) for value in pd.unique(text)}
-    bad = text.map(lambda v: checked[v] is None)
+    checked = {value: checked_wallet(value) for value in pd.unique(text)}  # each distinct cell once
+    wallets = pd.Series(text.map(checked).to_numpy(dtype=object), index=text.index)
+    bad = wallets.isna()
     if bad.any():
         raise DataError(
             f"{name}: column {column!r} has invalid wallet addresses in {_rows(bad)}; use EIP-55 "
             "addresses (copy them from your wallet app)."
         )
-    zero = text.map(lambda v: checked[v].lower() == ZERO_ADDRESS)
+    zero = wallets == ZERO_ADDRESS  # (its EIP-55 form: digits have no case)
     if zero.any():
         raise DataError(
             f"{name}: column {column!r} holds the zero address in {_rows(zero)}; it cannot receive "
             "credit: use real wallets."
         )
-    return np.asarray(text.map(checked).to_numpy(dtype=object))
+    return wallets.to_numpy()
 
 
 def load_contribution(
@@ -438,6 +490,7 @@ def integrate_contributions(
     benchmark_keys = np.unique(feature_keys(benchmark))
     seen = np.unique(row_keys(base))
     kept_frames = [base[schema.columns].assign(**{ORIGIN: -1})]
+    kept_digests = [row_digests(base[schema.columns])]  # for the canonical order of the training rows
     contributions: list[Contribution] = []
     reports: list[FileReport] = []
     for raw in files:
@@ -451,7 +504,8 @@ def integrate_contributions(
         duplicate = fresh & (pd.Series(keys).duplicated().to_numpy() | np.isin(keys, seen))
         keep = fresh & ~duplicate
         seen = np.union1d(seen, keys[keep])
-        file_hash = content_sha256(frame)
+        digests = row_digests(frame)  # once per file: its content hash, its groups' and the order
+        file_hash = digests_sha256(frame.columns, digests)
         group_wallets = list(pd.unique(pd.Series(wallets, dtype=object)))  # first-appearance order
         if len(group_wallets) > 1:  # a wallet column: every cell holds a checked wallet
             codes = pd.Series(wallets, dtype=object).map({w: i for i, w in enumerate(group_wallets)}).to_numpy(dtype=int)
@@ -462,7 +516,7 @@ def integrate_contributions(
             read, usable = codes == code, usable_codes == code
             contributions.append(Contribution(
                 file=item.name, wallet=wallet, file_sha256=item.file_sha256,
-                content_sha256=file_hash if len(group_wallets) == 1 else content_sha256(frame[usable]),
+                content_sha256=file_hash if len(group_wallets) == 1 else digests_sha256(frame.columns, digests[usable]),
                 rows_in=int(read.sum()), rows_kept=int((keep & usable).sum()),
                 duplicates_dropped=int((duplicate & usable).sum()),
                 benchmark_rows_dropped=int((in_benchmark & usable).sum()),
@@ -471,6 +525,7 @@ def integrate_contributions(
             kept = frame[keep & usable]  # a copy: the origin column goes in without another
             kept.insert(len(kept.columns), ORIGIN, len(contributions) - 1)
             kept_frames.append(kept)
+            kept_digests.append(digests[keep & usable])
         reports.append(FileReport(
             file=item.name, file_sha256=item.file_sha256, content_sha256=file_hash, table=item.table,
             wallet=item.wallet, wallet_column=item.wallet_column, rows_read=item.rows_read,
@@ -483,7 +538,13 @@ def integrate_contributions(
             "No contributed row is new: every row duplicates the base data or appears in the "
             "benchmark; contribute rows the model has not seen."
         )
+    frame = kept = None  # (memory: the last file's tables are in `kept_frames` or not needed)
     training = pd.concat(kept_frames, ignore_index=True)
+    kept_frames.clear()  # (memory: the parts are copied into `training`)
+    # Canonical order: the candidate (and every attribution retraining, on rows filtered from
+    # this frame) depends on the set of rows, not on file order, row order or format.
+    order = canonical_order(np.concatenate(kept_digests), training[ORIGIN].to_numpy())
+    training = training.take(order).reset_index(drop=True)
     used = {key: getattr(rules, key) for key in ("invalid_rows", "min_rows", "pii", "wallet_column", "max_rows")}
     return Integration(training, contributions, reports, used)
 

@@ -160,6 +160,7 @@ def _numeric_cards(values: Any) -> Any:
     array = np.asarray(values)
     mask = np.zeros(len(array), dtype=bool)
     if array.dtype.kind == "f":
+        array = array.astype(np.float64, copy=False)  # float16 cannot hold 1e12
         candidates = np.isfinite(array) & (array >= 1e12) & (array < 2.0**53) & (np.floor(array) == array)
     elif array.dtype.kind in "iu":
         candidates = array >= 10**12
@@ -203,6 +204,8 @@ def scan(frame: pd.DataFrame, skip: tuple[str, ...] = ()) -> tuple[list[Finding]
         if column in skip:
             continue
         series = frame[column]
+        if isinstance(series.dtype, pd.CategoricalDtype):  # (Parquet's dictionary columns) as their values
+            series = pd.Series(np.asarray(series), index=series.index)
         per_kind: dict[str, list[Any]] = {}
         if series.dtype.kind in "iuf":
             mask = _numeric_cards(series.to_numpy())

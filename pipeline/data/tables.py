@@ -80,6 +80,7 @@ ENCODINGS = ("utf-8-sig", "utf-8", "latin-1")
 DELIMITERS = (",", ";", "\t")
 _SNIFF_BYTES = 64 * 1024
 _CHUNK = 1 << 20
+_SHOW_NAMES = 5
 
 
 def sniff_encoding(name: str, data: bytes) -> str:
@@ -107,7 +108,9 @@ def sniff_delimiter(sample: str) -> str:
     go to the earlier of `,` `;` tab. Quotes are respected."""
     import csv
 
-    lines = sample.splitlines()
+    # Lines end at \n, \r or \r\n only, as in the CSV parser: not `str.splitlines`, which
+    # also breaks at \x85 (a Windows-1252 `…` read as Latin-1), \x0b, \x1c-\x1e, \u2028…
+    lines = io.StringIO(sample, newline="").readlines()
     if len(sample) >= _SNIFF_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line of a cut sample may be partial
     lines = [line for line in lines[:20] if line.strip()]
@@ -115,7 +118,7 @@ def sniff_delimiter(sample: str) -> str:
         return ","
     consistent, header = {}, {}
     for delimiter in DELIMITERS:
-        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter) if row]
         header[delimiter] = counts[0] if counts else 0
         if counts and min(counts) == max(counts) > 1:
             consistent[delimiter] = counts[0]
@@ -123,7 +126,32 @@ def sniff_delimiter(sample: str) -> str:
     return max(DELIMITERS, key=lambda d: (pool.get(d, 0), -DELIMITERS.index(d)))
 
 
+def duplicated_columns(name: str, columns: list[Any]) -> None:
+    """A DataError naming every column name that occurs more than once (with its 1-based
+    positions) and the fix. Empty names are not compared: a CSV reader names them itself."""
+    positions: dict[str, list[int]] = {}
+    for position, column in enumerate(columns, start=1):
+        if column != "":
+            positions.setdefault(str(column), []).append(position)
+    repeated = [(column, where) for column, where in positions.items() if len(where) > 1]
+    if not repeated:
+        return
+
+    def where(numbers: list[int]) -> str:
+        return f"columns {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
+
+    shown = ", ".join(f"{column!r} ({where(numbers)})" for column, numbers in repeated[:_SHOW_NAMES])
+    more = ", …" if len(repeated) > _SHOW_NAMES else ""
+    noun, extra = ("name", "column") if len(repeated) == 1 else ("names", "columns")
+    raise DataError(
+        f"{name}: duplicated column {noun} {shown}{more}; rename or remove the extra {extra} so each "
+        "name appears once."
+    )
+
+
 def _read_delimited(name: str, data: bytes, tab: bool, max_rows: int | None) -> tuple[Any, TableInfo]:
+    import warnings
+
     import pandas as pd
 
     encoding = sniff_encoding(name, data)
@@ -131,7 +159,27 @@ def _read_delimited(name: str, data: bytes, tab: bool, max_rows: int | None) -> 
         delimiter = "\t"
     else:
         delimiter = sniff_delimiter(data[:_SNIFF_BYTES].decode(encoding, errors="replace"))
-    frame = pd.read_csv(io.BytesIO(data), sep=delimiter, encoding=encoding, nrows=max_rows)
+    # The header as written (pandas renames a repeated `x` to `x.1`, so a second column of the
+    # same name would pass unnoticed and be dropped as an extra column): same parser, one row.
+    header = pd.read_csv(io.BytesIO(data), sep=delimiter, encoding=encoding, header=None, nrows=1,
+                         dtype=str, na_filter=False, index_col=False)
+    duplicated_columns(name, header.iloc[0].tolist() if len(header) else [])
+    # index_col=False: pandas would otherwise take the first field of rows one field longer
+    # than the header as the index, shifting every value one column to the left (a file with a
+    # delimiter ending each row). Fields beyond the header's, when not empty, are an error.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(io.BytesIO(data), sep=delimiter, encoding=encoding, nrows=max_rows,
+                                index_col=False)
+        except pd.errors.ParserWarning as warning:
+            if "Length of header" not in str(warning):
+                raise
+            count = len(header.columns)
+            raise DataError(
+                f"{name}: has rows with more fields than its header has column names ({count}); name "
+                "every column in the header or remove the extra fields."
+            ) from None
     return frame, TableInfo("tsv" if tab else "csv", encoding, delimiter)
 
 
@@ -154,6 +202,13 @@ def read_table_info(name: str, data: bytes, max_rows: int | None = None) -> tupl
         if kind in ("csv", "tsv"):
             frame, info = _read_delimited(name, data, kind == "tsv", max_rows)
         elif kind == "parquet":
+            import pyarrow.parquet as pq
+
+            try:  # two columns of one name: pandas would fail with a riddle ("Multiple matches")
+                names = pq.read_schema(io.BytesIO(data)).names
+            except Exception:  # noqa: BLE001 - not Parquet: pandas says why, below
+                names = []
+            duplicated_columns(name, names)
             frame = pd.read_parquet(io.BytesIO(data))
         else:
             if data.startswith(b"\xef\xbb\xbf"):
@@ -170,6 +225,7 @@ def read_table_info(name: str, data: bytes, max_rows: int | None = None) -> tupl
         raise DataError(f"{name}: cannot be read as {kind} ({first}); check the file's format.") from None
     if frame.empty:
         raise DataError(f"{name}: has no data rows; add rows or drop the file.")
+    duplicated_columns(name, list(frame.columns))  # any format: two columns, one name
     frame = frame.head(max_rows) if max_rows else frame
     return frame.reset_index(drop=True), info
 
@@ -261,8 +317,6 @@ def _text_cells(column: Any) -> list[bytes]:
 
 def _row_digests(part: Any, columns: list[Any]) -> list[bytes]:
     """sha256 of each row's canonical bytes (its cells in column order, concatenated)."""
-    import numpy as np
-
     runs: list[tuple[list[Any], list[int]] | list[bytes]] = []  # fixed-size column runs, or text cells
     for column in columns:
         kind = _fixed_kind(part[column].dtype)
@@ -287,12 +341,47 @@ def _row_digests(part: Any, columns: list[Any]) -> list[bytes]:
     return [sha(b"".join(row)).digest() for row in zip(*parts)]
 
 
-def _sorted_bytes(digests: list[bytes]) -> bytes:
-    """32-byte digests sorted bytewise and concatenated (numpy sorts raw `V32` items by their
-    bytes, much faster than a million Python comparisons)."""
+def row_digests(frame: pd.DataFrame) -> Any:
+    """The digest of every row (steps 1-3 of `content_sha256`: cells of the columns sorted by
+    name), as a numpy array of 32-byte items (`V32`), in row order. Hashed in blocks, so
+    memory stays bounded (32 bytes per row kept)."""
     import numpy as np
 
-    return np.sort(np.frombuffer(b"".join(digests), dtype="V32")).tobytes() if digests else b""
+    columns = sorted(frame.columns, key=str)
+    blocks = [np.frombuffer(b"".join(_row_digests(frame.iloc[start:start + _HASH_BLOCK], columns)), dtype="V32")
+              for start in range(0, len(frame), _HASH_BLOCK)]
+    return np.concatenate(blocks) if blocks else np.empty(0, dtype="V32")
+
+
+def digests_sha256(columns: Any, digests: Any) -> str:
+    """Step 4 of `content_sha256`: the hash of a table with these columns from its row
+    digests (`row_digests`, or a subset of them: a subset of rows)."""
+    import json
+
+    import numpy as np
+
+    names = sorted(columns, key=str)
+    digest = hashlib.sha256(json.dumps([str(c) for c in names]).encode() + b"\n")
+    digest.update(np.sort(np.asarray(digests, dtype="V32")).tobytes())  # numpy sorts `V32` items bytewise
+    return "0x" + digest.hexdigest()
+
+
+def canonical_order(digests: Any, tie: Any = None) -> Any:
+    """Positions putting rows in canonical order: by row digest (`row_digests`), bytewise,
+    then by `tie` (e.g. where each row came from), then by position (only rows equal cell for
+    cell tie on the digest, so this last tie-break cannot change the table's values)."""
+    import numpy as np
+
+    digests = np.ascontiguousarray(digests, dtype="V32")
+    words = digests.view(">u8").reshape(len(digests), 4)  # big-endian: their order is the bytes' order
+    ties = [] if tie is None else [np.asarray(tie)]
+    order = np.lexsort([*ties, words[:, 0].astype(np.uint64)])  # stable; the last key sorts first
+    first = words[order, 0]
+    same = np.flatnonzero(first[1:] == first[:-1])
+    if len(same) and (digests[order[same]] != digests[order[same + 1]]).any():
+        # two different digests share their first 8 bytes (about 1 in 2**64 per pair): all 32
+        order = np.lexsort([*ties, *(words[:, i].astype(np.uint64) for i in (3, 2, 1, 0))])
+    return order
 
 
 def content_sha256(frame: pd.DataFrame) -> str:
@@ -312,13 +401,5 @@ def content_sha256(frame: pd.DataFrame) -> str:
     4. The hash is sha256(header UTF-8 + `\\n` + the row digests sorted bytewise and
        concatenated). Duplicate rows count as often as they occur.
 
-    Rows are hashed in blocks, so memory stays bounded (about 100 bytes per row)."""
-    import json
-
-    columns = sorted(frame.columns, key=str)
-    digests: list[bytes] = []
-    for start in range(0, len(frame), _HASH_BLOCK):
-        digests.extend(_row_digests(frame.iloc[start:start + _HASH_BLOCK], columns))
-    digest = hashlib.sha256(json.dumps([str(c) for c in columns]).encode() + b"\n")
-    digest.update(_sorted_bytes(digests))
-    return "0x" + digest.hexdigest()
+    Rows are hashed in blocks, so memory stays bounded (about 32 bytes per row)."""
+    return digests_sha256(frame.columns, row_digests(frame))

@@ -174,15 +174,17 @@ def integrate(*files: ContributionFile):
     return integrate_contributions(BASE, BENCHMARK, list(files), SCHEMA, [0, 1])
 
 
+def rows(training: pd.DataFrame, columns: list[str] | None = None) -> list[list]:
+    """The rows of a table as lists, sorted (training rows come in canonical order, see
+    `test_training_rows_are_in_canonical_order`)."""
+    return sorted(training[columns or list(training.columns)].values.tolist())
+
+
 def test_integration_drops_duplicates_and_benchmark_rows() -> None:
     result = integrate(ContributionFile("one.csv", ONE, ALICE.lower()), ContributionFile("two.csv", TWO, BOB))
 
-    assert result.training_data.to_dict(orient="list") == {
-        "a": [1.0, 2.0, 3.0, 4.0, 5.0],
-        "b": [1.0, 2.0, 3.0, 4.0, 5.0],
-        "target": [0, 1, 0, 1, 0],
-        ORIGIN: [-1, -1, 0, 0, 1],
-    }
+    assert list(result.training_data.columns) == ["a", "b", "target", ORIGIN]
+    assert rows(result.training_data) == [[1, 1, 0, -1], [2, 2, 1, -1], [3, 3, 0, 0], [4, 4, 1, 0], [5, 5, 0, 1]]
     one, two = result.contributions
     assert (one.file, one.wallet, one.rows_in, one.rows_kept) == ("one.csv", ALICE, 5, 2)
     assert (one.duplicates_dropped, one.benchmark_rows_dropped) == (2, 1)
@@ -202,7 +204,7 @@ def test_a_row_in_two_files_is_credited_to_the_first() -> None:
     assert [(c.wallet, c.rows_kept, c.duplicates_dropped) for c in backward.contributions] == [
         (BOB, 1, 0), (ALICE, 0, 1)
     ]
-    assert forward.training_data[ORIGIN].tolist() == [-1, -1, 0]
+    assert sorted(forward.training_data[ORIGIN].tolist()) == [-1, -1, 0]
 
 
 def test_a_row_equal_to_a_base_row_after_conforming_is_a_duplicate() -> None:
@@ -211,14 +213,14 @@ def test_a_row_equal_to_a_base_row_after_conforming_is_a_duplicate() -> None:
 
     (only,) = result.contributions
     assert (only.rows_in, only.rows_kept, only.duplicates_dropped, only.benchmark_rows_dropped) == (2, 1, 1, 0)
-    assert result.training_data[["a", "b", "target"]].values.tolist() == [[1, 1, 0], [2, 2, 1], [7, 7, 1]]
+    assert rows(result.training_data, ["a", "b", "target"]) == [[1, 1, 0], [2, 2, 1], [7, 7, 1]]
 
 
 def test_same_features_with_another_label_is_not_a_duplicate() -> None:
     result = integrate(ContributionFile("one.csv", b"a,b,target\n1,1,1\n", ALICE))
 
     assert result.contributions[0].rows_kept == 1
-    assert result.training_data["target"].tolist() == [0, 1, 1]
+    assert rows(result.training_data) == [[1, 1, 0, -1], [1, 1, 1, 0], [2, 2, 1, -1]]
 
 
 def test_contribution_hashes() -> None:
@@ -316,7 +318,7 @@ def test_invalid_rows_dropped_and_counted_per_column_with_file_row_numbers() -> 
         {"column": "target", "count": 2, "rows": [4, 6]},
     ]
     assert report.extra_columns == ("note",)
-    assert result.training_data[["a", "b", "target"]].values.tolist()[2:] == [[3, 3, 0], [7, 7, 1]]
+    assert rows(result.training_data[result.training_data[ORIGIN] == 0], ["a", "b", "target"]) == [[3, 3, 0], [7, 7, 1]]
 
 
 def test_after_dropping_other_errors_still_name_the_file_rows() -> None:
@@ -387,17 +389,17 @@ def test_wallet_column_groups_rows_per_wallet_in_first_appearance_order() -> Non
     assert {c.file for c in result.contributions} == {"many.csv"}
     assert len({c.file_sha256 for c in result.contributions}) == 1
     data = result.training_data
-    assert data[data[ORIGIN] == 0][["a", "b"]].values.tolist() == [[3, 3], [5, 5]]
-    assert data[data[ORIGIN] == 1][["a", "b"]].values.tolist() == [[4, 4]]
+    assert rows(data[data[ORIGIN] == 0], ["a", "b"]) == [[3, 3], [5, 5]]
+    assert rows(data[data[ORIGIN] == 1], ["a", "b"]) == [[4, 4]]
     assert result.files[0].wallet_column == "wallet" and result.files[0].extra_columns == ()
 
 
 def test_wallet_groups_have_their_own_content_hash_and_the_file_has_one() -> None:
     result = integrate(ContributionFile("many.csv", MANY))
     alice, bob, carol = result.contributions
-    rows = pd.DataFrame({"a": [3.0, 5.0], "b": [3.0, 5.0], "target": [0, 0]})
+    expected = pd.DataFrame({"a": [3.0, 5.0], "b": [3.0, 5.0], "target": [0, 0]})
 
-    assert alice.content_sha256 == content_sha256(rows)
+    assert alice.content_sha256 == content_sha256(expected)
     assert len({alice.content_sha256, bob.content_sha256, carol.content_sha256, result.files[0].content_sha256}) == 4
 
 
@@ -524,3 +526,182 @@ def test_the_manifest_holds_counts_names_and_hashes() -> None:
         "needs FILE:WALLET or a wallet column)."
     ]
     assert "jane" not in repr(manifest) and "555" not in repr(manifest)
+
+
+# --- canonical row order: the candidate depends on the set of rows ------------------------
+
+from pipeline.data.tables import canonical_order, row_digests  # noqa: E402
+from tests.conftest import FIXTURES, invoke  # noqa: E402
+
+
+def parquet(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def test_training_rows_are_in_canonical_order() -> None:
+    result = integrate(ContributionFile("one.csv", ONE, ALICE), ContributionFile("many.csv", MANY))
+    training = result.training_data
+
+    digests = row_digests(training[SCHEMA.columns])
+    assert canonical_order(digests, training[ORIGIN].to_numpy()).tolist() == list(range(len(training)))
+    assert training.index.tolist() == list(range(len(training)))
+    for origin in set(training[ORIGIN]):  # attribution retrains on rows filtered by origin: sorted too
+        part = row_digests(training[training[ORIGIN] == origin][SCHEMA.columns])
+        assert [bytes(d) for d in part] == sorted(bytes(d) for d in part)
+
+
+def test_row_order_file_order_and_format_do_not_change_the_training_rows() -> None:
+    one = read_table("one.csv", ONE)
+    shuffled = one.iloc[[4, 2, 0, 3, 1]]
+    forward = integrate(ContributionFile("one.csv", ONE, ALICE), ContributionFile("two.csv", TWO, BOB))
+    backward = integrate(ContributionFile("two.parquet", parquet(read_table("two.csv", TWO).iloc[::-1]), BOB),
+                         ContributionFile("one.json", shuffled.to_json(orient="records").encode(), ALICE))
+
+    columns = SCHEMA.columns
+    pd.testing.assert_frame_equal(forward.training_data[columns], backward.training_data[columns])
+    # who is credited still follows the order given: the first copy keeps the row
+    assert [(c.wallet, c.rows_kept) for c in forward.contributions] == [(ALICE, 2), (BOB, 1)]
+    assert [(c.wallet, c.rows_kept) for c in backward.contributions] == [(BOB, 2), (ALICE, 1)]
+
+
+def _demo_candidate(files: list[ContributionFile]) -> tuple[str, str]:
+    """sha256 of the candidate trained (as the flow does) on the demo base data plus `files`,
+    and of a candidate trained on the same rows in reverse order (the control)."""
+    from pipeline.config import ModelSection
+    from pipeline.modelling.baseline import load_baseline_model
+    from pipeline.modelling.training import train_candidate
+
+    base_raw = read_table("base.csv", (FIXTURES / "base.csv").read_bytes())
+    schema = Schema(tuple(c for c in base_raw.columns if c != "target"), "target")
+    base = conform(base_raw, schema, "base.csv", None)
+    benchmark = conform(read_table("benchmark.csv", (FIXTURES / "benchmark.csv").read_bytes()), schema,
+                        "benchmark.csv", [0, 1])
+    model_file = ("baseline.skops", (FIXTURES / "baseline.skops").read_bytes())
+    baseline, _, info = load_baseline_model(model_file, base, schema, ModelSection(), 42)
+    result = integrate_contributions(base, benchmark, files, schema, info.classes)
+    _, data, candidate = train_candidate(baseline, info, result.training_data, schema)
+    _, _, control = train_candidate(baseline, info, result.training_data.iloc[::-1], schema)
+    assert candidate.sha256 == "0x" + hashlib.sha256(data).hexdigest()
+    return candidate.sha256, control.sha256
+
+
+def test_the_candidate_depends_on_the_rows_not_their_order_nor_format() -> None:
+    alice = (FIXTURES / "contrib_alice.csv").read_bytes()
+    bob = (FIXTURES / "contrib_bob.parquet").read_bytes()
+    rows = read_table("a.csv", alice)
+    shuffled = rows.sample(frac=1.0, random_state=7)
+
+    demo, control = _demo_candidate([ContributionFile("alice.csv", alice, ALICE), ContributionFile("bob.parquet", bob, BOB)])
+    same = {
+        "alice shuffled": _demo_candidate([ContributionFile("alice.csv", shuffled.to_csv(index=False).encode(), ALICE),
+                                           ContributionFile("bob.parquet", bob, BOB)])[0],
+        "alice as parquet, files swapped": _demo_candidate([
+            ContributionFile("bob.parquet", bob, BOB), ContributionFile("alice.parquet", parquet(rows), ALICE)])[0],
+        "bob as csv, shuffled": _demo_candidate([
+            ContributionFile("alice.csv", alice, ALICE),
+            ContributionFile("bob.csv", read_table("b.parquet", bob).iloc[::-1].to_csv(index=False).encode(), BOB)])[0],
+    }
+
+    assert set(same.values()) == {demo}, same
+    assert control != demo  # the estimator does depend on row order: the sort is what fixes it
+
+
+# --- crashes the property test found (tests/data/test_properties.py) ----------------------
+
+
+def test_pii_in_a_categorical_parquet_column_is_found() -> None:
+    # pandas writes a category column as a Parquet dictionary column; the scan crashed on it
+    data = parquet(frame(a=[3, 4], b=[3, 4], target=[0, 1],
+                         contact=pd.Categorical(["jane@example.com", "n/a"])))
+
+    with pytest.raises(DataError) as caught:
+        load_contribution(ContributionFile("p.parquet", data))
+    redacted = load_contribution(ContributionFile("p.parquet", data), DataSection(pii="redact"))
+
+    assert str(caught.value).startswith(
+        "p.parquet: contains personal data (PII): 1 e-mail address in column 'contact' (row 1); remove it,"
+    )
+    assert redacted.frame["contact"].tolist() == ["[email]", "n/a"]
+
+
+def test_a_categorical_wallet_column_is_read_as_its_values() -> None:
+    data = parquet(frame(a=[3, 4], b=[3, 4], target=[0, 1], wallet=pd.Categorical([ALICE, BOB.lower()])))
+
+    result = integrate(ContributionFile("w.parquet", data))
+
+    assert [(c.wallet, c.rows_kept) for c in result.contributions] == [(ALICE, 1), (BOB, 1)]
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("w.json", b'[{"a": 3, "b": 3, "target": 0, "wallet": ["0x1"]}, {"a": 4, "b": 4, "target": 1, "wallet": {"w": 1}}]'),
+        ("w.parquet", parquet(frame(a=[3, 4], b=[3, 4], target=[0, 1], wallet=[[1], [2]]))),
+        ("b.parquet", parquet(frame(a=[3, 4], b=[3, 4], target=[0, 1], wallet=[b"\xff", ALICE.encode("utf-16")]))),
+    ],
+)
+def test_lists_objects_or_bytes_in_a_wallet_column_are_invalid_wallets(name: str, data: bytes) -> None:
+    assert integrate_error(DataSection(), ContributionFile(name, data)) == (
+        f"{name}: column 'wallet' has invalid wallet addresses in rows 1, 2 (2 rows); use EIP-55 addresses "
+        "(copy them from your wallet app)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("l.json", b'[{"a": 3, "b": 3, "target": 0}, {"a": 4, "b": 4, "target": [1]}, {"a": 5, "b": 5, "target": {"y": 1}}]'),
+        ("l.parquet", parquet(frame(a=[3, 4, 5], b=[3, 4, 5], target=[[0], [1], [1, 0]]))),
+    ],
+)
+def test_lists_or_objects_as_labels_name_the_rows(name: str, data: bytes) -> None:
+    rows = "rows 2, 3 (2 rows)" if name.endswith("json") else "rows 1, 2, 3 (3 rows)"
+
+    assert integrate_error(DataSection(), ContributionFile(name, data, ALICE)) == (
+        f"{name}: column 'target' has lists or objects instead of labels in {rows}; write one of 0, 1 in each cell."
+    )
+
+
+def test_dates_and_durations_are_not_numbers() -> None:
+    # pandas turns a date into nanoseconds since 1970: the same file as CSV would be refused
+    dates = pd.to_datetime(["2024-01-15", "2024-01-16"])
+    for column in (dates, dates.tz_localize("UTC"), dates - dates[0]):
+        data = parquet(frame(a=column, b=[3, 4], target=[0, 1]))
+
+        assert integrate_error(DataSection(), ContributionFile("d.parquet", data, ALICE)) == (
+            "d.parquet: column 'a' has non-numeric values in rows 1, 2 (2 rows); fix or remove them."
+        )
+
+
+def test_minus_zero_is_zero() -> None:
+    result = integrate(ContributionFile("z.csv", b"a,b,target\n-0.0,7,1\n0,7,1\n", ALICE))
+
+    (only,) = result.contributions
+    assert (only.rows_kept, only.duplicates_dropped) == (1, 1)
+    assert str(result.training_data["a"].min()) == "0.0"
+
+
+# --- duplicated column names through `hokusai validate` -------------------------------------
+
+
+def test_validate_refuses_a_duplicated_column_name(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no hokusai.toml: the bundled demo project
+    rows = pd.read_csv(FIXTURES / "contrib_alice.csv").head(3)
+    header = ",".join([*rows.columns, "mean_area"])
+    lines = [",".join(map(str, [*row, 9.5])) for row in rows.itertuples(index=False)]
+    (tmp_path / "dup.csv").write_text("\n".join([header, *lines]) + "\n")
+    position = list(rows.columns).index("mean_area") + 1
+
+    result = invoke("validate", "dup.csv", "--project", ".")
+
+    assert result.exit_code == 2
+    assert " ".join(result.stderr.split()) == (
+        f"Error: dup.csv: duplicated column name 'mean_area' (columns {position} and {len(rows.columns) + 1}); "
+        "rename or remove the extra column so each name appears once."
+    )
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.csv"]

@@ -340,3 +340,142 @@ def test_write_table_json_keeps_every_float_digit(tmp_path) -> None:
         back = read_table(name, (tmp_path / name).read_bytes())
         assert back["x"].tolist() == [0.1088, 1 / 3, 1e-300], name
         assert content_sha256(back) == content_sha256(frame), name
+
+
+# --- duplicated column names, rows longer than the header ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("d.csv", b"x,y,x\n1,2,3\n",
+         "d.csv: duplicated column name 'x' (columns 1 and 3); rename or remove the extra column so each name "
+         "appears once."),
+        ("d.tsv", b"a\tx\tb\tx\tx\n1\t2\t3\t4\t5\n",
+         "d.tsv: duplicated column name 'x' (columns 2, 4 and 5); rename or remove the extra column so each name "
+         "appears once."),
+        ("d.csv", b"x;y;x;y\n1;2;3;4\n",
+         "d.csv: duplicated column names 'x' (columns 1 and 3), 'y' (columns 2 and 4); rename or remove the extra "
+         "columns so each name appears once."),
+        ("d.csv", b'"t, 1",x,"t, 1"\n1,2,3\n',
+         "d.csv: duplicated column name 't, 1' (columns 1 and 3); rename or remove the extra column so each name "
+         "appears once."),
+    ],
+)
+def test_duplicated_column_names_are_refused(name: str, data: bytes, message: str) -> None:
+    with pytest.raises(DataError) as caught:
+        read_table(name, data)
+
+    assert str(caught.value) == message
+    assert caught.value.exit_code == 2
+
+
+def test_duplicated_column_names_in_parquet_are_refused() -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_arrays([pa.array([1]), pa.array([2]), pa.array([3])], names=["a", "x", "x"]), buffer)
+
+    with pytest.raises(DataError) as caught:
+        read_table("d.parquet", buffer.getvalue())
+
+    assert str(caught.value) == (
+        "d.parquet: duplicated column name 'x' (columns 2 and 3); rename or remove the extra column so each "
+        "name appears once."
+    )
+
+
+def test_a_column_named_like_pandas_renames_a_copy_is_read_as_is() -> None:
+    frame = read_table("t.csv", b"x,x.1,y\n1,2,3\n")
+
+    assert frame.to_dict(orient="list") == {"x": [1], "x.1": [2], "y": [3]}
+
+
+def test_empty_header_cells_are_not_duplicates() -> None:
+    frame = read_table("t.csv", b"a,,,b\n1,2,3,4\n")
+
+    assert list(frame.columns) == ["a", "Unnamed: 1", "Unnamed: 2", "b"]
+
+
+def test_json_keeps_the_last_value_of_a_repeated_key() -> None:
+    # A JSON object cannot hold two members of one name: the parser keeps the last (documented).
+    assert read_table("t.json", b'[{"x": 1, "y": 2, "x": 3}]').to_dict(orient="list") == {"x": [3], "y": [2]}
+
+
+def test_a_delimiter_ending_every_row_does_not_shift_the_columns() -> None:
+    # pandas alone takes the first field as the index here: a = 2, b = empty.
+    frame = read_table("t.csv", b"a,b,target\n1,2,0,\n3,4,1,\n")
+
+    assert frame.to_dict(orient="list") == {"a": [1, 3], "b": [2, 4], "target": [0, 1]}
+
+
+def test_rows_with_more_fields_than_the_header_are_refused() -> None:
+    with pytest.raises(DataError) as caught:
+        read_table("t.csv", b"a,b,target\n1,2,0,9\n3,4,1,9\n")
+
+    assert str(caught.value) == (
+        "t.csv: has rows with more fields than its header has column names (3); name every column in the "
+        "header or remove the extra fields."
+    )
+
+
+def test_delimiter_sniffing_breaks_lines_only_where_csv_does() -> None:
+    # Windows-1252 `…` is byte 0x85: read as Latin-1 it is U+0085, a line break to
+    # str.splitlines, which cut the header in two and made this one column split on ','.
+    data = "note (…);x;target\nwait;1;0\nok;2;1\n".encode("cp1252")
+
+    frame, info = read_table_info("t.csv", data)
+
+    assert (info.encoding, info.delimiter) == ("latin-1", ";")
+    assert frame.to_dict(orient="list") == {"note (\x85)": ["wait", "ok"], "x": [1, 2], "target": [0, 1]}
+
+
+# --- row digests and the canonical order ----------------------------------------------------
+
+
+def test_row_digests_give_the_content_hash_of_any_subset() -> None:
+    from pipeline.data.tables import digests_sha256, row_digests
+
+    digests = row_digests(TEXT)
+
+    assert digests.dtype == "V32" and len(digests) == 3
+    assert digests_sha256(TEXT.columns, digests) == content_sha256(TEXT)
+    assert digests_sha256(TEXT.columns, digests[[0, 2]]) == content_sha256(TEXT.iloc[[0, 2]])
+    assert digests_sha256(TEXT.columns, digests[:0]) == content_sha256(TEXT.iloc[:0])
+    assert row_digests(TEXT[["x", "target", "city"]]).tolist() == digests.tolist()  # columns by name
+
+
+def test_canonical_order_is_by_digest_then_tie_then_position() -> None:
+    import hashlib
+
+    import numpy as np
+
+    from pipeline.data.tables import canonical_order, row_digests
+
+    frame = pd.DataFrame({"a": [3.0, 1.0, 2.0, 1.0, 3.0], "t": [0, 1, 0, 1, 0]})
+    digests = row_digests(frame)
+    origin = np.array([5, 2, 0, -1, 5])
+
+    order = canonical_order(digests, origin)
+
+    ranked = sorted(range(5), key=lambda i: (bytes(digests[i]), origin[i], i))
+    assert order.tolist() == ranked
+    assert [bytes(d) for d in digests[order]] == sorted(bytes(d) for d in digests)
+    assert bytes(digests[0]) == hashlib.sha256(b"\x01" + np.array([3.0], ">f8").tobytes()
+                                               + b"\x01" + np.array([0.0], ">f8").tobytes()).digest()
+    assert canonical_order(digests[:0]).tolist() == []
+
+
+def test_canonical_order_compares_whole_digests_when_their_first_bytes_agree() -> None:
+    import numpy as np
+
+    from pipeline.data.tables import canonical_order
+
+    raw = np.zeros((4, 32), dtype=np.uint8)
+    raw[:, 31] = [9, 3, 3, 1]  # the same first 31 bytes: only the last one orders them
+    raw[3, 0] = 1  # sorts last on its first byte
+    digests = raw.view("V32").reshape(-1)
+
+    assert canonical_order(digests).tolist() == [1, 2, 0, 3]
+    assert canonical_order(digests, [0, 5, 2, 0]).tolist() == [2, 1, 0, 3]

@@ -132,7 +132,7 @@ def test_plain_metaflow_dry_run_matches_cli_hash(tmp_path, demo_runs):
 
 #: Evidence hash of `hokusai dry-run` on the bundled demo. The evidence holds only facts of
 #: the evaluation, so this changes only when the evaluation does: say why in CHANGELOG.
-DEMO_ATTESTATION_HASH = "0xba29f8005b8bfdc19ec33ee6000edfbf3728ad5edd1056d157ab5c4d292f956e"
+DEMO_ATTESTATION_HASH = "0xacade6e6da97650d53d2b9c7266c45a24709d36c6c17ba58ae8af895456a7b9f"
 
 
 def test_demo_evidence_hash_is_pinned(demo_runs):
