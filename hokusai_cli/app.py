@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hokusai_cli import attest, evaluate, init, inspect, validate
+from hokusai_cli import attest, evaluate, init, inspect, publish, validate
 from hokusai_cli.common import state
 from pipeline import __version__
 
@@ -57,6 +57,7 @@ app.command()(inspect.resume)
 app.command()(inspect.track)
 app.command()(attest.attest)
 app.command()(attest.verify)
+app.command()(publish.publish)
 
 
 def main() -> None:

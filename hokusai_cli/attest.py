@@ -112,82 +112,159 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
+FORMATS = ("attestation", "mint-request")
+
+RunArg = Annotated[Optional[str], typer.Argument(help="Run id or HokusaiEvaluationFlow/<id>; default: the latest run.")]
+ProjectOpt = Annotated[Path, typer.Option("--project", "-p", file_okay=False, help="Project folder holding the runs.")]
+FromOpt = Annotated[Optional[Path], typer.Option("--from", dir_okay=False, help="Start from this attestation JSON instead of a run (to add signatures).")]
+KeyFileOpt = Annotated[Optional[Path], typer.Option("--sign-key-file", dir_okay=False, help="Sign with the hex private key in this file.")]
+KeyEnvOpt = Annotated[Optional[str], typer.Option("--sign-key-env", metavar="VAR", help="Sign with the hex private key in this environment variable.")]
+AttachOpt = Annotated[Optional[list[str]], typer.Option("--attach", metavar="SIG", help="Add a 65-byte signature made elsewhere (e.g. a hardware wallet); it must recover over this digest.")]
+NetworkOpt = Annotated[Optional[str], typer.Option("--network", metavar="NAME", help="Target DeltaVerifier: local, sepolia or mainnet (sets chainId and verifyingContract; default: \\[attestation] network).")]
+ChainIdOpt = Annotated[Optional[int], typer.Option("--chain-id", help="EIP-712 domain chainId; beats --network (default: the network's).")]
+ContractOpt = Annotated[Optional[str], typer.Option("--verifying-contract", help="DeltaVerifier address; beats --network (default: the network's).")]
+DeadlineDaysOpt = Annotated[Optional[int], typer.Option("--deadline-days", min=1, help="Deadline = now + this many days (default: \\[attestation] deadline_days).")]
+DeadlineOpt = Annotated[Optional[int], typer.Option("--deadline", metavar="UNIX", help="Absolute deadline (unix seconds, in the future); overrides --deadline-days.")]
+CommitmentOpt = Annotated[Optional[str], typer.Option("--baseline-commitment", help="bytes32 to use as baselineCommitment (must equal the model's on-chain head).")]
+ZeroCostOpt = Annotated[bool, typer.Option("--allow-zero-cost", help="Sign although no cost is configured (actualCostUsdMicro 0 turns the contract's budget check off).")]
+
+
+def attestation_document(
+    *, project: Path, run: str | None, from_file: Path | None, sign_key_file: Path | None, sign_key_env: str | None,
+    attach: list[str] | None, network: str | None, chain_id: int | None, verifying_contract: str | None,
+    deadline_days: int | None, deadline: int | None, baseline_commitment: str | None, allow_zero_cost: bool,
+    force: bool, now: int,
+) -> dict[str, Any]:
+    """The attestation `attest` and `publish` work on: built from a run (or read with --from),
+    then signed by every key and attached signature, after the signing refusals."""
+    from pipeline.attest.evidence import sign_attestation
+
+    if from_file is not None:
+        doc = _load_attestation(from_file)
+        if any(v is not None for v in (run, network, chain_id, verifying_contract, deadline_days, deadline, baseline_commitment)):
+            raise InputError("--from takes an attestation as it is; drop RUN and the --network/--chain-id/--verifying-contract/--deadline*/--baseline-commitment options.")
+    else:
+        doc = _from_run(project.resolve(), run, network, chain_id, verifying_contract, deadline_days, deadline,
+                        baseline_commitment, now)
+    keys = _read_key(sign_key_file, sign_key_env)
+    return sign_attestation(doc, keys, list(attach or []), now=now, force=force, allow_zero_cost=allow_zero_cost)
+
+
 def attest(
-    run: Annotated[Optional[str], typer.Argument(help="Run id or HokusaiEvaluationFlow/<id>; default: the latest run.")] = None,
-    project: Annotated[Path, typer.Option("--project", "-p", file_okay=False, help="Project folder holding the runs.")] = Path("."),
-    from_file: Annotated[Optional[Path], typer.Option("--from", dir_okay=False, help="Start from this attestation JSON instead of a run (to add signatures).")] = None,
-    sign_key_file: Annotated[Optional[Path], typer.Option("--sign-key-file", dir_okay=False, help="Sign with the hex private key in this file.")] = None,
-    sign_key_env: Annotated[Optional[str], typer.Option("--sign-key-env", metavar="VAR", help="Sign with the hex private key in this environment variable.")] = None,
-    attach: Annotated[Optional[list[str]], typer.Option("--attach", metavar="SIG", help="Add a 65-byte signature made elsewhere (e.g. a hardware wallet); it must recover over this digest.")] = None,
-    chain_id: Annotated[Optional[int], typer.Option("--chain-id", help="EIP-712 domain chainId (default: [attestation] chain_id).")] = None,
-    verifying_contract: Annotated[Optional[str], typer.Option("--verifying-contract", help="DeltaVerifier address (default: [attestation] verifying_contract).")] = None,
-    deadline_days: Annotated[Optional[int], typer.Option("--deadline-days", min=1, help="Deadline = now + this many days (default: [attestation] deadline_days).")] = None,
-    deadline: Annotated[Optional[int], typer.Option("--deadline", metavar="UNIX", help="Absolute deadline (unix seconds); overrides --deadline-days.")] = None,
-    baseline_commitment: Annotated[Optional[str], typer.Option("--baseline-commitment", help="bytes32 to use as baselineCommitment (must equal the model's on-chain head).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Sign even a dry-run or a run whose gate failed (stays marked in the evidence).")] = False,
+    run: RunArg = None,
+    project: ProjectOpt = Path("."),
+    from_file: FromOpt = None,
+    sign_key_file: KeyFileOpt = None,
+    sign_key_env: KeyEnvOpt = None,
+    attach: AttachOpt = None,
+    network: NetworkOpt = None,
+    chain_id: ChainIdOpt = None,
+    verifying_contract: ContractOpt = None,
+    deadline_days: DeadlineDaysOpt = None,
+    deadline: DeadlineOpt = None,
+    baseline_commitment: CommitmentOpt = None,
+    output_format: Annotated[str, typer.Option("--format", metavar="FORMAT", help="attestation (the hokusai.attestation/v1 document) or mint-request (the relayer's mint_request v1.0 message; needs a signature).")] = "attestation",
+    allow_zero_cost: ZeroCostOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Sign even a dry-run, a run whose gate failed, a gain below the network's minImprovementBps or a cost over budget.")] = False,
 ) -> None:
     """Print the attestation of a successful run as JSON on stdout (EIP-712 MintRequest for DeltaVerifier).
 
-    Example: hokusai attest 1795674766048057 --sign-key-env ATTESTER_KEY > attestation.json
+    Example: hokusai attest 1795674766048057 --network sepolia --sign-key-env ATTESTER_KEY > attestation.json
     """
     from hokusai_cli import render
 
     with handled():
-        if from_file is not None:
-            doc = _load_attestation(from_file)
-            if any(v is not None for v in (run, chain_id, verifying_contract, deadline_days, deadline, baseline_commitment)):
-                raise InputError("--from takes an attestation as it is; drop RUN and the --chain-id/--verifying-contract/--deadline*/--baseline-commitment options.")
-        else:
-            doc = _from_run(project.resolve(), run, chain_id, verifying_contract, deadline_days, deadline, baseline_commitment)
-        keys = _read_key(sign_key_file, sign_key_env)
-        if keys or attach:
-            from pipeline.attest.eip712 import add_signature, sign
-            from pipeline.attest.evidence import refuse_unfit_for_signing
+        if output_format not in FORMATS:
+            raise InputError(f"--format {output_format!r} is not a format; use attestation or mint-request.")
+        doc = attestation_document(
+            project=project, run=run, from_file=from_file, sign_key_file=sign_key_file, sign_key_env=sign_key_env,
+            attach=attach, network=network, chain_id=chain_id, verifying_contract=verifying_contract,
+            deadline_days=deadline_days, deadline=deadline, baseline_commitment=baseline_commitment,
+            allow_zero_cost=allow_zero_cost, force=force, now=int(time.time()),
+        )
+        if output_format == "mint-request":
+            from pipeline.attest.relayer import mint_request
 
-            refuse_unfit_for_signing(doc["evidence"], force)
-            for key, source in keys:
-                doc = add_signature(doc, sign(doc["typedData"], key, source))
-            for signature in attach or []:
-                doc = add_signature(doc, signature)
-    typer.echo(json.dumps(doc, indent=2))
+            typer.echo(json.dumps(mint_request(doc), indent=2))
+        else:
+            typer.echo(json.dumps(doc, indent=2))
     out = render.console()
+    out.print(summary(doc), soft_wrap=True, markup=False)
+
+
+def summary(doc: dict[str, Any]) -> str:
+    """Two lines for stderr: hashes, marks and signatures; the target network and the cost."""
+    from pipeline.attest.eip712 import CHECK_ERRORS
+    from pipeline.attest.networks import target_of
+
     evidence = doc["evidence"]
     gate = evidence.get("gate")
     marks = [m for m, on in (("dry-run", evidence.get("dryRun") is not False),
                              ("gate failed", not isinstance(gate, dict) or gate.get("passed") is not True)) if on]
     flags = f" [{', '.join(marks)}]" if marks else ""
-    out.print(f"Attestation {doc['attestationHash']} digest {doc['digest']}{flags}; "
-              f"{len(doc['signatures'])} signature(s)", soft_wrap=True, markup=False)
+    try:
+        domain, payload = doc["typedData"]["domain"], doc["typedData"]["message"]["payload"]
+        target = (f"{target_of(int(domain['chainId']), domain['verifyingContract']).describe()}; "
+                  f"{_cost_text(doc.get('cost'), payload)}")
+    except CHECK_ERRORS:  # an unsigned file given with --from is printed as it is
+        target = "unreadable typedData; check the file with `hokusai verify`"
+    return (f"Attestation {doc['attestationHash']} digest {doc['digest']}{flags}; {len(doc['signatures'])} "
+            f"signature(s)\nTarget: {target}")
 
 
-def _from_run(project: Path, ref: str | None, chain_id: int | None, contract: str | None,
-              deadline_days: int | None, deadline: int | None, baseline_commitment: str | None) -> dict[str, Any]:
+def _cost_text(cost: Any, payload: dict[str, Any]) -> str:
+    from pipeline.attest.cost import MEASURED
+
+    actual = payload["actualCostUsdMicro"]
+    if isinstance(cost, dict) and cost.get("method") == MEASURED:
+        return f"actualCostUsdMicro {actual} ({cost['cpuSeconds']} CPU-s x {cost['usdPerCpuHour']} USD/h)"
+    if str(actual) == "0":
+        return "actualCostUsdMicro 0 (no cost configured: set [attestation] usd_per_cpu_hour)"
+    return f"actualCostUsdMicro {actual}"
+
+
+def _from_run(project: Path, ref: str | None, network: str | None, chain_id: int | None, contract: str | None,
+              deadline_days: int | None, deadline: int | None, baseline_commitment: str | None,
+              now: int) -> dict[str, Any]:
+    from pipeline.attest.cost import run_cost
     from pipeline.attest.evidence import SECONDS_PER_DAY, build_attestation
+    from pipeline.attest.networks import resolve_target, utc
     from pipeline.runs.artifacts import settings as rebuild_settings
     from pipeline.runs.runner import finished_run
 
     run = finished_run(project, ref)
     settings = rebuild_settings(run.data.settings).attestation
+    target = resolve_target(settings, network_name=network, chain_id=chain_id, verifying_contract=contract)
     if deadline is None:
-        deadline = int(time.time()) + SECONDS_PER_DAY * (deadline_days or settings.deadline_days)
+        deadline = now + SECONDS_PER_DAY * (deadline_days or settings.deadline_days)
+    elif deadline <= now:
+        raise AttestationError(
+            f"--deadline {deadline} ({utc(deadline)}) is not in the future, so DeltaVerifier would revert "
+            "SignatureExpired; give a later unix time, or use --deadline-days."
+        )
+    cost = run_cost(settings, getattr(run.data, "task_cpu_seconds", None), f"Run {run.id}")
     return build_attestation(
         run.data.attestation["evidence"], run.data.attestation["attestationHash"],
         pipeline_run_id=run.pathspec,
-        chain_id=chain_id if chain_id is not None else settings.chain_id,
-        verifying_contract=contract or settings.verifying_contract,
+        chain_id=target.chain_id,
+        verifying_contract=target.verifying_contract,
         deadline=deadline,
-        max_cost_usd_micro=settings.max_cost_usd_micro,
-        actual_cost_usd_micro=settings.actual_cost_usd_micro,
+        max_cost_usd_micro=cost.max_usd_micro,
+        actual_cost_usd_micro=cost.actual_usd_micro,
         baseline_commitment=baseline_commitment or settings.baseline_commitment,
+        cost=cost.to_json(),
+        model_name=settings.model_name,
     )
 
 
 def verify(
     file: Annotated[Path, typer.Argument(dir_okay=False, help="Attestation JSON written by `hokusai attest`.")],
     expect_signer: Annotated[Optional[list[str]], typer.Option("--expect-signer", metavar="ADDR", help="An address that must be among the signers. Repeatable.")] = None,
+    at: Annotated[Optional[int], typer.Option("--at", metavar="UNIX", help="Check the deadline as of this unix time (default: now).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON on stdout.")] = False,
 ) -> None:
-    """Recompute the evidence hash, idempotency key and digest, recover every signer; exit 1 on any mismatch.
+    """Recompute the evidence hash, idempotency key and digest, recover every signer, and check what
+    the contract would do (deadline, minImprovementBps, budget); exit 1 on any failed check.
 
     Example: hokusai verify attestation.json --expect-signer 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC
     """
@@ -195,20 +272,17 @@ def verify(
     from rich.text import Text
 
     from hokusai_cli import render
-    from pipeline.attest.evidence import evidence_matches_message
-    from pipeline.attest.eip712 import CHECK_ERRORS, Check, is_address, verify_attestation
+    from pipeline.attest.evidence import verify_document
+    from pipeline.attest.eip712 import is_address
 
     with handled():
         for address in expect_signer or []:
             if not is_address(address):
                 raise InputError(f"--expect-signer {address!r} is not an address; give 0x followed by 40 hex digits.")
+        if at is not None and at < 0:
+            raise InputError(f"--at {at} is before 1970; give a unix time in seconds.")
         doc = _load_attestation(file)
-    checks = verify_attestation(doc, expect_signers=expect_signer or [])
-    try:
-        ok, detail = evidence_matches_message(doc)
-    except CHECK_ERRORS as exc:
-        ok, detail = False, f"cannot check: {exc}"
-    checks.insert(checks.index(next(c for c in checks if c.name == "digest")) + 1, Check("evidence_message", ok, detail))
+    checks = verify_document(doc, expect_signer or [], now=int(time.time()) if at is None else at)
     passed = all(c.ok for c in checks)
     if as_json:
         typer.echo(json.dumps({"ok": passed, "checks": [c.__dict__ for c in checks]}, indent=2))

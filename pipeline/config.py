@@ -85,7 +85,10 @@ class CustomMetricSection(_Section):
 
 class EvaluationSection(_Section):
     seed: int = Field(42, ge=0, lt=2**32)
-    min_improvement_bps: int = Field(1, ge=-10000, le=10000)
+    min_improvement_bps: int = Field(
+        100, ge=-10000, le=10000,
+        description="Gate: DeltaOne in bps must reach this; the deployed DeltaVerifier pays nothing below 100.",
+    )
     min_benchmark_rows: int = Field(50, ge=1)
     bootstrap_samples: int = Field(1000, ge=0, le=100000, description="Paired-bootstrap resamples; 0 = no CI.")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence of the bootstrap interval.")
@@ -96,15 +99,32 @@ class EvaluationSection(_Section):
 
 
 class AttestationSection(_Section):
-    chain_id: int = Field(31337, ge=1)
-    verifying_contract: str = Field(
-        "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9", pattern=r"^0x[0-9a-fA-F]{40}$"
+    network: Literal["local", "sepolia", "mainnet"] = Field(
+        "local", description="Which DeltaVerifier deployment to target: local (31337), sepolia (11155111) or "
+        "mainnet (1); sets chain_id and verifying_contract.",
+    )
+    chain_id: int | None = Field(None, ge=1, description="Override of the network's EIP-712 chainId.")
+    verifying_contract: str | None = Field(
+        None, pattern=r"^0x[0-9a-fA-F]{40}$", description="Override of the network's DeltaVerifier address."
     )
     benchmark_spec_id: str = Field("hokusai-demo-breast-cancer-v1", min_length=1)
     metric_family: str = Field("proportion", min_length=1)
+    model_name: str = Field(
+        "", description="The relayer's model_id string (e.g. 'sales-lead-scoring'); empty = the numeric [model] id."
+    )
     deadline_days: int = Field(7, ge=1, le=3650)
-    max_cost_usd_micro: int = Field(0, ge=0)
-    actual_cost_usd_micro: int = Field(0, ge=0)
+    usd_per_cpu_hour: float = Field(
+        0.0, ge=0, le=1000, allow_inf_nan=False,
+        description="Price of one CPU-hour in USD: actualCostUsdMicro = the run's measured CPU-seconds x this; "
+        "0 = no cost configured (signing then needs --allow-zero-cost).",
+    )
+    max_cost_usd_micro: int = Field(
+        0, ge=0, lt=2**256, description="maxCostUsdMicro: the budget of one evaluation in micro-USD; 0 = no budget."
+    )
+    actual_cost_usd_micro: int = Field(
+        0, ge=0, lt=2**256,
+        description="Override: a cost measured elsewhere, in micro-USD; 0 = measure it (CPU-seconds x usd_per_cpu_hour).",
+    )
     baseline_commitment: str = Field("", pattern=r"^$|^0x[0-9a-f]{64}$")
 
 

@@ -30,6 +30,16 @@ class HokusaiEvaluationFlow(FlowSpec):
     project_dir = Parameter("project-dir", default=".", help="Project folder (holds hokusai.toml).")
     config_file = Parameter("config-file", default="", help="Config file instead of <project>/hokusai.toml.")
 
+    def next(self, *steps, **kwargs):
+        """Every step but `end` ends here: record the task's CPU time (`hokusai attest` prices it)."""
+        self._record_cpu()
+        super().next(*steps, **kwargs)
+
+    def _record_cpu(self):
+        from pipeline.attest.cost import record_task_cpu
+
+        self.task_cpu_seconds = record_task_cpu(getattr(self, "task_cpu_seconds", None), current.step_name)
+
     @step
     def start(self):
         """Resolve settings; read project files; hash, parse and PII-check contributions (only
@@ -170,6 +180,7 @@ class HokusaiEvaluationFlow(FlowSpec):
             "evaluation.finished", deltaone_bps=self.delta["deltaone_bps"], gate_passed=self.delta["passed"],
             attestation_hash=self.attestation["attestationHash"], mlflow_run_id=self.mlflow_run_id,
         )
+        self._record_cpu()
 
 if __name__ == "__main__":
     HokusaiEvaluationFlow()

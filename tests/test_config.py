@@ -28,9 +28,9 @@ def test_defaults_load_with_no_file(tmp_path: Path) -> None:
     assert settings.data.base == "data/base.csv"
     assert settings.data.benchmark == "data/benchmark.csv"
     assert settings.evaluation.seed == 42
-    assert settings.evaluation.min_improvement_bps == 1
+    assert settings.evaluation.min_improvement_bps == 100  # DeltaVerifier's deployed threshold
     assert settings.evaluation.min_benchmark_rows == 50
-    assert settings.attestation.chain_id == 31337
+    assert settings.attestation.network == "local" and settings.attestation.chain_id is None  # the network's
     assert settings.tracking.mlflow_uri == ""
     assert settings.metaflow.datastore == "local"
 
@@ -64,7 +64,7 @@ experiment = "mine"
     assert settings.model.primary_metric == "f1"
     assert settings.evaluation.seed == 3
     assert settings.evaluation.min_benchmark_rows == 20
-    assert settings.evaluation.min_improvement_bps == 1  # untouched field keeps its default
+    assert settings.evaluation.min_improvement_bps == 100  # untouched field keeps its default
     assert settings.tracking.experiment == "mine"
 
 

@@ -86,16 +86,42 @@ def build_evidence(
     }
 
 
+def _json_safe(value: Any) -> Any:
+    """`value` with every integer beyond 2**53-1 as a decimal string (RFC 8785 holds JSON
+    numbers as doubles, so a uint256 model id or budget can only travel as text)."""
+    from pipeline.attest.eip712 import MAX_SAFE_INT
+
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
+        return str(value)
+    return value
+
+
+def evidence_config_hash(settings: Settings) -> str:
+    """`configHash`: sha256 of the settings that shape the evaluation ([model], [evaluation],
+    [attestation]) in RFC 8785 form. Equal to `pipeline.config.config_hash` wherever that one
+    works; integers beyond 2**53-1 (a model id up to 2**256-1) are written as decimal strings
+    instead of failing."""
+    import hashlib
+
+    from pipeline.attest.eip712 import canonical_json
+
+    relevant = settings.model_dump(mode="json", include={"model", "evaluation", "attestation"})
+    return "0x" + hashlib.sha256(canonical_json(_json_safe(relevant))).hexdigest()
+
+
 def evidence_for_run(
     settings: Settings, dry_run: bool, baseline: ModelInfo, candidate: ModelInfo,
     benchmark: BenchmarkInfo, contributions: list[Contribution], delta: Delta,
 ) -> dict[str, Any]:
     """Step `generate_attestation_output`: the evidence and its `attestationHash`."""
-    from pipeline.config import config_hash
     from pipeline.attest.eip712 import attestation_hash
 
     evidence = build_evidence(
-        model_id=settings.model.id, config_hash=config_hash(settings), seed=settings.evaluation.seed,
+        model_id=settings.model.id, config_hash=evidence_config_hash(settings), seed=settings.evaluation.seed,
         dry_run=dry_run, benchmark_spec_id=settings.attestation.benchmark_spec_id,
         metric_family=settings.attestation.metric_family, baseline=baseline, candidate=candidate,
         benchmark=benchmark, contributions=contributions, delta=delta,
@@ -145,16 +171,24 @@ def mint_message(
             "candidateCommitment": evidence["candidate"]["commitment"],
             "deadline": deadline,
         },
-        "contributors": [{"walletAddress": c["wallet"], "weight": c["weightBps"]} for c in evidence["contributors"]],
+        # a contributor credited 0 bps gets nothing on chain, and the relayer requires weight_bps >= 1:
+        # such a contributor stays named in the evidence (weightBps 0) and is left out here
+        "contributors": [{"walletAddress": c["wallet"], "weight": c["weightBps"]}
+                         for c in evidence["contributors"] if c["weightBps"] != 0],
     }
 
 
 def build_attestation(
     evidence: dict[str, Any], attestation_hash: str, *, pipeline_run_id: str, chain_id: int,
     verifying_contract: str, deadline: int, max_cost_usd_micro: int = 0,
-    actual_cost_usd_micro: int = 0, baseline_commitment: str = "",
+    actual_cost_usd_micro: int = 0, baseline_commitment: str = "", cost: dict[str, Any] | None = None,
+    model_name: str = "",
 ) -> dict[str, Any]:
-    """The unsigned `hokusai.attestation/v1` document; contract rules checked before output."""
+    """The unsigned `hokusai.attestation/v1` document; contract rules checked before output.
+
+    `cost` (how `actualCostUsdMicro` was computed, see `pipeline.attest.cost`) and `model_name`
+    (the relayer's model_id string) are carried beside the signed data when given: neither is
+    evidence, and neither changes the digest."""
     from pipeline.attest.eip712 import SCHEMA, build_typed_data, digest
 
     message = mint_message(
@@ -163,8 +197,40 @@ def build_attestation(
         baseline_commitment=baseline_commitment,
     )
     typed = build_typed_data(chain_id=chain_id, verifying_contract=verifying_contract, message=message)
-    return {"schema": SCHEMA, "evidence": evidence, "attestationHash": attestation_hash,
-            "typedData": typed, "digest": digest(typed), "signatures": [], "signers": []}
+    doc = {"schema": SCHEMA, "evidence": evidence, "attestationHash": attestation_hash,
+           "typedData": typed, "digest": digest(typed), "signatures": [], "signers": []}
+    if cost is not None:
+        doc["cost"] = cost
+    if model_name:
+        doc["modelName"] = model_name
+    return doc
+
+
+def sign_attestation(
+    doc: dict[str, Any], keys: list[tuple[bytes, str]], attach: list[str], *, now: int, force: bool = False,
+    allow_zero_cost: bool = False,
+) -> dict[str, Any]:
+    """`doc` with a signature per key (named by its source) and per attached signature, after
+    every refusal a signer must hear: a dry-run or failed gate, a gain below the target's
+    minImprovementBps or a cost over budget (all unless `force`), an expired deadline (always),
+    and a zero cost (unless `allow_zero_cost`)."""
+    from pipeline.attest.cost import refuse_zero_cost
+    from pipeline.attest.eip712 import add_signature, check_mint_request, sign
+    from pipeline.attest.networks import refuse_expired, refuse_unpayable
+
+    if not keys and not attach:
+        return doc
+    refuse_unfit_for_signing(doc["evidence"], force)
+    typed = doc["typedData"]
+    check_mint_request(typed)  # a malformed message is named before its fields are read
+    refuse_expired(typed, now)
+    refuse_unpayable(typed, force)
+    refuse_zero_cost(typed, allow_zero_cost)
+    for key, source in keys:
+        doc = add_signature(doc, sign(typed, key, source))
+    for signature in attach:
+        doc = add_signature(doc, signature)
+    return doc
 
 
 def refuse_unfit_for_signing(evidence: dict[str, Any], force: bool) -> None:
@@ -217,3 +283,36 @@ def evidence_matches_message(doc: dict[str, Any]) -> tuple[bool, str]:
     if diffs:
         return False, "message differs from evidence in " + ", ".join(diffs)
     return True, "message matches evidence (scores, samples, anchors, commitment, contributors)"
+
+
+def verify_document(doc: dict[str, Any], expect_signers: list[str] | tuple[str, ...] = (), *, now: int) -> list[Any]:
+    """Every check `hokusai verify` runs, in order: the hashes, digest and signatures
+    (`verify_attestation`), whether the message says what the evidence says, and what the
+    contract would do with it at `now`: the deadline, the target's minImprovementBps, the
+    budget, and whether the recorded cost explains `actualCostUsdMicro`.
+
+    Never raises on a malformed document: what cannot be recomputed is a failed check."""
+    from pipeline.attest.cost import cost_check
+    from pipeline.attest.eip712 import CHECK_ERRORS, Check, verify_attestation
+    from pipeline.attest.networks import budget_check, deadline_check, threshold_check
+
+    checks = verify_attestation(doc, expect_signers=expect_signers)
+
+    def run(name: str, fn: Any) -> Check:
+        try:
+            ok, detail = fn()
+        except CHECK_ERRORS as exc:
+            ok, detail = False, f"cannot check: {exc!s}"
+        return Check(name, ok, detail)
+
+    typed = doc.get("typedData") if isinstance(doc, dict) else None
+    names = [c.name for c in checks]
+    checks.insert(names.index("digest") + 1, run("evidence_message", lambda: evidence_matches_message(doc)))
+    at = [c.name for c in checks].index("contract_rules") + 1
+    checks[at:at] = [
+        run("deadline", lambda: deadline_check(typed, now)),
+        run("min_improvement", lambda: threshold_check(typed)),
+        run("budget", lambda: budget_check(typed)),
+        run("cost", lambda: cost_check(doc)),
+    ]
+    return checks

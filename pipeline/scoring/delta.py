@@ -174,6 +174,10 @@ def compare(
     contributors, method, notes = attributed_weights(contributions, attribution, primary_metric)
     if any(c.wallet is None for c in contributors):
         notes.append("Some rows carry no wallet: they are unattributable and cannot be attested.")
+    uncredited = [c.wallet for c in contributors if c.weight_bps == 0 and c.wallet is not None]
+    if uncredited:
+        notes.append(f"Credited 0 bps, so left out of the mint request (the evidence still names them): "
+                     f"{', '.join(uncredited)}.")
     return Delta(
         primary_metric=primary_metric,
         deltaone_bps=primary.delta_bps,

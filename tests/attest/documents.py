@@ -18,6 +18,9 @@ TEST_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 # Public throwaway key (never funded), for a second signer.
 KEY_B = "0x" + "11" * 32
 VERIFYING_CONTRACT = "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9"
+# A measured cost within budget (the figures of the DeltaVerifier known-answer vector): signing
+# a zero cost needs --allow-zero-cost.
+MAX_COST, ACTUAL_COST = 5_000_000, 2_340_000
 
 EVIDENCE: dict[str, Any] = {
     "schema": "hokusai.evidence/v1",
@@ -59,7 +62,8 @@ def unsigned_attestation() -> dict[str, Any]:
 
     evidence = copy.deepcopy(EVIDENCE)
     return build_attestation(evidence, attestation_hash(evidence), pipeline_run_id="HokusaiEvaluationFlow/1",
-                             chain_id=31337, verifying_contract=VERIFYING_CONTRACT, deadline=4102444800)
+                             chain_id=31337, verifying_contract=VERIFYING_CONTRACT, deadline=4102444800,
+                             max_cost_usd_micro=MAX_COST, actual_cost_usd_micro=ACTUAL_COST)
 
 
 def signed_attestation(*keys: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def attest(demo_runs, *extra: str, which: str = "first"):
 def signed(demo_runs, tmp_path_factory):
     key_file = tmp_path_factory.mktemp("keys") / "attester.key"
     key_file.write_text(TEST_KEY + "\n")
-    result = attest(demo_runs, "--sign-key-file", str(key_file), "--force")
+    result = attest(demo_runs, "--sign-key-file", str(key_file), "--force", "--allow-zero-cost")
     assert result.exit_code == 0, result.stderr
     path = key_file.parent / "attestation.json"
     path.write_text(result.stdout)
@@ -107,7 +107,8 @@ def test_signed_attestation_verifies(signed):
     assert verdict["ok"] is True
     assert [c["name"] for c in verdict["checks"]] == [
         "schema", "evidence_hash", "anchor_hash", "idempotency_key", "digest", "evidence_message",
-        "contract_rules", "signature[0]", "signature_order", "expected_signers"]
+        "contract_rules", "deadline", "min_improvement", "budget", "cost", "signature[0]", "signature_order",
+        "expected_signers"]
 
 
 @pytest.mark.parametrize(
@@ -152,10 +153,10 @@ def test_attach_external_signature(demo_runs, tmp_path):
     unsigned.write_text(attest(demo_runs).stdout)
     doc = json.loads(unsigned.read_text())
     external = Account.sign_message(encode_typed_data(full_message=doc["typedData"]), TEST_KEY).signature.to_0x_hex()
-    result = invoke("attest", "--from", str(unsigned), "--attach", external, "--force")
+    result = invoke("attest", "--from", str(unsigned), "--attach", external, "--force", "--allow-zero-cost")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["signers"] == [BOB]
-    bad = invoke("attest", "--from", str(unsigned), "--attach", "0x1234", "--force")
+    bad = invoke("attest", "--from", str(unsigned), "--attach", "0x1234", "--force", "--allow-zero-cost")
     assert bad.exit_code == 2 and bad.stderr.startswith("Error: ")
 
 

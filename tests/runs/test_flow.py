@@ -132,7 +132,7 @@ def test_plain_metaflow_dry_run_matches_cli_hash(tmp_path, demo_runs):
 
 #: Evidence hash of `hokusai dry-run` on the bundled demo. The evidence holds only facts of
 #: the evaluation, so this changes only when the evaluation does: say why in CHANGELOG.
-DEMO_ATTESTATION_HASH = "0xacade6e6da97650d53d2b9c7266c45a24709d36c6c17ba58ae8af895456a7b9f"
+DEMO_ATTESTATION_HASH = "0x5b85cb9e83ecd0d86b6795d082f7477ce619f685b88df7a852089c32e2d8c17b"
 
 
 def test_demo_evidence_hash_is_pinned(demo_runs):

@@ -1,6 +1,6 @@
 """`hokusai inspect`, `runs`, `resume`, `--fail-on-gate` and Ctrl-C: the report logic on fake
 Client objects, then real runs of `hokusai init` projects (one that succeeds, one forced to
-fail in monitor_and_log and resumed, one interrupted). Table cells and JSON values."""
+fail in evaluate_on_benchmark and resumed, one interrupted). Table cells and JSON values."""
 
 from __future__ import annotations
 
@@ -226,7 +226,7 @@ def test_inspect_shows_nine_successful_steps_and_the_metric_table(demo):
     assert row(out, "accuracy *")[:5] == ["accuracy *", "0.9100", "0.9800", "+700 bps", "+7.69%"]
     assert row(out, "auroc")[:5] == ["auroc", "0.9777", "0.9950", "+173 bps", "+1.78%"]
     assert "DeltaOne 7.00 pp (700 bps) on accuracy" in out
-    assert "DeltaOne 700 bps reaches the minimum of 1 bps" in out
+    assert "DeltaOne 700 bps reaches the minimum of 100 bps" in out
     alice = row(out, ALICE)
     assert alice[1].startswith("data/contrib_") and alice[2] == "180/180" and alice[-1].endswith(" bps")
     assert f"Attestation hash: {summary['attestation_hash']}" in out
@@ -307,17 +307,32 @@ def test_one_sentence_errors_for_runs_that_cannot_be_used(demo, tmp_path):
     assert "No runs in" in empty.stderr
 
 
-# --- a run forced to fail in monitor_and_log, then resumed -------------------------------
+# --- a run forced to fail in evaluate_on_benchmark, then resumed -------------------------
+
+FLAKY_METRIC = '''
+from pathlib import Path
+
+
+def flaky(y_true, y_pred, y_proba):
+    """A metric whose source is down while OFFLINE exists in the project (not bad input)."""
+    if Path("OFFLINE").exists():
+        raise RuntimeError("the metric service is offline")
+    return 0.5
+'''
+
 
 @pytest.fixture(scope="module")
 def failed(tmp_path_factory):
-    """A project whose MLflow folder is blocked by a file (not bad input: exit 3), with a
-    gate it cannot pass (min_improvement_bps = 5000)."""
+    """A project whose custom metric raises (not bad input: exit 3) while OFFLINE exists,
+    with a gate it cannot pass (min_improvement_bps = 5000). A tracking failure would not do:
+    it never fails a run."""
     project = tmp_path_factory.mktemp("fail") / "proj"
     assert invoke("init", str(project)).exit_code == 0
     toml = project / "hokusai.toml"
-    toml.write_text(toml.read_text().replace("min_improvement_bps = 1 ", "min_improvement_bps = 5000 ", 1))
-    (project / ".hokusai").write_text("in the way")
+    toml.write_text(toml.read_text().replace("min_improvement_bps = 100 ", "min_improvement_bps = 5000 ", 1)
+                    + '\n[evaluation.custom_metrics.flaky]\nfunction = "flaky_metric:flaky"\n')
+    (project / "flaky_metric.py").write_text(FLAKY_METRIC)
+    (project / "OFFLINE").write_text("")
     result = invoke("run", "--project", str(project), "--contrib", f"data/contrib_alice.csv:{ALICE}")
     assert result.exit_code == 3, result.stderr[-3000:]
     run_id = result.stderr.rsplit("hokusai resume ", 1)[1].split()[0]
@@ -327,25 +342,24 @@ def failed(tmp_path_factory):
 @pytest.mark.timeout(600)
 def test_failed_run_says_which_step_and_how_to_resume(failed):
     project, run_id, stderr = failed
-    assert (f"Error: Step monitor_and_log failed: builtins.FileExistsError: [Errno 17] File exists: "
-            f"'{project / '.hokusai'}'") in " ".join(stderr.split())
+    assert "Error: Step evaluate_on_benchmark failed: builtins.RuntimeError: the metric service is offline" \
+        in " ".join(stderr.split())
     result = invoke("inspect", run_id, "--project", str(project))
     assert result.exit_code == 0, result.stderr
     out = result.stderr
     assert f"Run HokusaiEvaluationFlow/{run_id}  failed" in out
-    assert row(out, "generate_attestation_output")[1] == "successful"
-    assert row(out, "monitor_and_log")[1] == "failed"
+    assert row(out, "train_new_model")[1] == "successful"
+    assert row(out, "evaluate_on_benchmark")[1] == "failed"
     assert row(out, "end")[1:] == ["not reached", "", ""]
-    assert (f"Failed at step monitor_and_log: builtins.FileExistsError: [Errno 17] File exists: "
-            f"'{project / '.hokusai'}'") in " ".join(out.split())
+    assert "Failed at step evaluate_on_benchmark: builtins.RuntimeError: the metric service is offline" \
+        in " ".join(out.split())
     assert f"  hokusai resume {run_id} --project {project}\n" in out
     doc = json.loads(invoke("inspect", run_id, "--project", str(project), "--json").stdout)
-    assert doc["status"] == "failed" and doc["verdict"]["deltaone_bps"] == 500 and doc["mlflow"] is None
+    assert doc["status"] == "failed" and doc["verdict"] is None and doc["mlflow"] is None
     failure = doc["failure"]
     assert (failure["step"], failure["exception_type"], failure["bad_input"]) == (
-        "monitor_and_log", "builtins.FileExistsError", False)
-    assert failure["stderr_tail"][-2:] == [f"FileExistsError: [Errno 17] File exists: '{project / '.hokusai'}'",
-                                           "Task failed."]
+        "evaluate_on_benchmark", "builtins.RuntimeError", False)
+    assert failure["stderr_tail"][-2:] == ["RuntimeError: the metric service is offline", "Task failed."]
     assert failure["resume_command"] == f"hokusai resume {run_id} --project {project}"
 
 
@@ -361,7 +375,7 @@ def test_a_failed_run_cannot_be_attested(failed):
 @pytest.fixture(scope="module")
 def resumed(failed):
     project, run_id, _ = failed
-    (project / ".hokusai").unlink()  # fix the cause
+    (project / "OFFLINE").unlink()  # fix the cause
     result = invoke("resume", run_id, "--project", str(project), "--fail-on-gate", "--json")
     return project, run_id, result
 
@@ -377,7 +391,7 @@ def test_resume_completes_the_failed_run(resumed):
     doc = json.loads(invoke("inspect", summary["run_id"], "--project", str(project), "--json").stdout)
     assert doc["status"] == "successful" and doc["resumed_from"] == origin
     assert [(s["name"], s["cloned"]) for s in doc["steps"]] == [
-        *[(name, True) for name in STEPS[:7]], ("monitor_and_log", False), ("end", False)]
+        *[(name, True) for name in STEPS[:4]], *[(name, False) for name in STEPS[4:]]]
     assert doc["verdict"]["passed"] is False
     assert doc["verdict"]["gate"][0]["reason"] == "DeltaOne 500 bps is below the minimum of 5000 bps"
     text = invoke("inspect", summary["run_id"], "--project", str(project)).stderr
@@ -385,7 +399,7 @@ def test_resume_completes_the_failed_run(resumed):
     assert "FAILED DeltaOne 500 bps is below the minimum of 5000 bps" in text
     listing = invoke("runs", "--project", str(project)).stderr
     assert row(listing, summary["run_id"])[1] == "successful (resumed)"
-    assert row(listing, origin)[1] == "failed at monitor_and_log"
+    assert row(listing, origin)[1] == "failed at evaluate_on_benchmark"
 
 
 # --- Ctrl-C ------------------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""`hokusai publish`: sign a run's attestation and hand the relayer its mint_request on Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hokusai_cli.attest import (
+    AttachOpt, ChainIdOpt, CommitmentOpt, ContractOpt, DeadlineDaysOpt, DeadlineOpt, FromOpt, KeyEnvOpt,
+    KeyFileOpt, NetworkOpt, ProjectOpt, RunArg, ZeroCostOpt, attestation_document,
+)
+from hokusai_cli.common import handled
+
+#: Checks a --force publish may fail: the contract accepts such a request (and pays nothing).
+FORCIBLE = frozenset({"min_improvement", "budget"})
+
+
+def publish(
+    run: RunArg = None,
+    redis_url: Annotated[str, typer.Option("--redis-url", envvar="HOKUSAI_REDIS_URL", metavar="URL", help="The relayer's Redis: redis://\\[user:password@]HOST:PORT/DB (rediss:// for TLS); or set HOKUSAI_REDIS_URL, which keeps a password off the command line.")] = "",
+    queue: Annotated[str, typer.Option("--queue", help="The relayer's inbound list.")] = "hokusai:mint_requests",
+    project: ProjectOpt = Path("."),
+    from_file: FromOpt = None,
+    sign_key_file: KeyFileOpt = None,
+    sign_key_env: KeyEnvOpt = None,
+    attach: AttachOpt = None,
+    network: NetworkOpt = None,
+    chain_id: ChainIdOpt = None,
+    verifying_contract: ContractOpt = None,
+    deadline_days: DeadlineDaysOpt = None,
+    deadline: DeadlineOpt = None,
+    baseline_commitment: CommitmentOpt = None,
+    allow_zero_cost: ZeroCostOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Publish an idempotency key already published to this queue, and sign what `attest` refuses without --force.")] = False,
+) -> None:
+    """Sign the attestation of a run (or take a signed one with --from), check it, and LPUSH the relayer's
+    mint_request v1.0 message onto its Redis list; the message is printed on stdout.
+
+    Example: hokusai publish --sign-key-env ATTESTER_KEY --network sepolia --redis-url redis://127.0.0.1:6379/0
+    """
+    from hokusai_cli import render
+    from pipeline.attest.evidence import verify_document
+    from pipeline.attest.publish import publish as push
+    from pipeline.attest.relayer import mint_request
+    from pipeline.config import STATE_DIR
+    from pipeline.errors import AttestationError, InputError
+
+    with handled():
+        if not redis_url:
+            raise InputError("--redis-url is missing; give the relayer's Redis, e.g. redis://127.0.0.1:6379/0, "
+                             "or set HOKUSAI_REDIS_URL.")
+        now = int(time.time())
+        doc = attestation_document(
+            project=project, run=run, from_file=from_file, sign_key_file=sign_key_file, sign_key_env=sign_key_env,
+            attach=attach, network=network, chain_id=chain_id, verifying_contract=verifying_contract,
+            deadline_days=deadline_days, deadline=deadline, baseline_commitment=baseline_commitment,
+            allow_zero_cost=allow_zero_cost, force=force, now=now,
+        )
+        for check in verify_document(doc, now=now):  # never raises: a malformed file fails a check
+            if not check.ok and not (force and check.name in FORCIBLE):
+                raise AttestationError(
+                    f"The attestation fails the `hokusai verify` check {check.name} ({check.detail}), so it is "
+                    "not published; attest the run again."
+                )
+        message = mint_request(doc)
+        result = push(message, redis_url=redis_url, queue=queue, record_dir=project.resolve() / STATE_DIR,
+                      force=force)
+    typer.echo(json.dumps(message, indent=2))
+    again = " again" if result.republished else ""
+    render.console().print(
+        f"Published mint_request {result.message_id}{again} to {result.queue} on {result.redis}: eval "
+        f"{result.eval_id}, idempotency key {result.idempotency_key}, {len(message['contributors'])} "
+        f"contributor(s), {len(message['attester_signatures'])} signature(s), actualCostUsdMicro "
+        f"{message['evaluation']['actual_cost_usd_micro']}; the list now holds {result.queue_length} message(s).",
+        soft_wrap=True, markup=False,
+    )
