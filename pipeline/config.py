@@ -39,7 +39,7 @@ class ModelSection(_Section):
     features: list[str] = Field(
         default_factory=list, description="Feature columns; empty = every column but the target."
     )
-    estimator: Estimator = "logistic_regression"
+    estimator: Estimator = Field("logistic_regression", description="The scikit-learn estimator of baseline and candidate.")
     params: dict[str, int | float | str | bool | None] = Field(
         default_factory=dict, description="Hyper-parameters passed to the estimator."
     )
@@ -84,18 +84,20 @@ class CustomMetricSection(_Section):
 
 
 class EvaluationSection(_Section):
-    seed: int = Field(42, ge=0, lt=2**32)
+    seed: int = Field(42, ge=0, lt=2**32, description="Seed of training, the bootstrap and attribution.")
     min_improvement_bps: int = Field(
         100, ge=-10000, le=10000,
         description="Gate: DeltaOne in bps must reach this; the deployed DeltaVerifier pays nothing below 100.",
     )
-    min_benchmark_rows: int = Field(50, ge=1)
+    min_benchmark_rows: int = Field(50, ge=1, description="Gate: fewest benchmark rows the evaluation needs.")
     bootstrap_samples: int = Field(1000, ge=0, le=100000, description="Paired-bootstrap resamples; 0 = no CI.")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence of the bootstrap interval.")
     average: Literal["macro", "weighted"] = Field("macro", description="Multiclass precision/recall/F1 averaging.")
-    attribution: Literal["auto", "exact_shapley", "monte_carlo_shapley", "leave_one_out", "row_share"] = "auto"
+    attribution: Literal["auto", "exact_shapley", "monte_carlo_shapley", "leave_one_out", "row_share"] = Field(
+        "auto", description="How contributor weights are computed; auto = exact Shapley within the budget, else Monte-Carlo.")
     attribution_budget: int = Field(64, ge=1, le=100000, description="Most retrainings attribution may use.")
-    custom_metrics: dict[str, CustomMetricSection] = Field(default_factory=dict)
+    custom_metrics: dict[str, CustomMetricSection] = Field(
+        default_factory=dict, description="Metrics of your own: [evaluation.custom_metrics.NAME] with function, direction, bounded.")
 
 
 class AttestationSection(_Section):
@@ -107,12 +109,13 @@ class AttestationSection(_Section):
     verifying_contract: str | None = Field(
         None, pattern=r"^0x[0-9a-fA-F]{40}$", description="Override of the network's DeltaVerifier address."
     )
-    benchmark_spec_id: str = Field("hokusai-demo-breast-cancer-v1", min_length=1)
-    metric_family: str = Field("proportion", min_length=1)
+    benchmark_spec_id: str = Field("hokusai-demo-breast-cancer-v1", min_length=1,
+                                   description="The benchmark spec's id; benchmarkSpecHash = keccak256 of it.")
+    metric_family: str = Field("proportion", min_length=1, description="BenchmarkAnchors.metricFamily.")
     model_name: str = Field(
         "", description="The relayer's model_id string (e.g. 'sales-lead-scoring'); empty = the numeric [model] id."
     )
-    deadline_days: int = Field(7, ge=1, le=3650)
+    deadline_days: int = Field(7, ge=1, le=3650, description="Signature deadline: now + this many days at attest time.")
     usd_per_cpu_hour: float = Field(
         0.0, ge=0, le=1000, allow_inf_nan=False,
         description="Price of one CPU-hour in USD: actualCostUsdMicro = the run's measured CPU-seconds x this; "
@@ -125,12 +128,13 @@ class AttestationSection(_Section):
         0, ge=0, lt=2**256,
         description="Override: a cost measured elsewhere, in micro-USD; 0 = measure it (CPU-seconds x usd_per_cpu_hour).",
     )
-    baseline_commitment: str = Field("", pattern=r"^$|^0x[0-9a-f]{64}$")
+    baseline_commitment: str = Field("", pattern=r"^$|^0x[0-9a-f]{64}$",
+                                     description="bytes32 baselineCommitment override (the on-chain head); empty = sha256 of the baseline's skops bytes.")
 
 
 class TrackingSection(_Section):
     mlflow_uri: str = Field("", description="Empty = sqlite:///<project>/.hokusai/mlflow.db")
-    experiment: str = Field("hokusai", min_length=1)
+    experiment: str = Field("hokusai", min_length=1, description="MLflow experiment (dry-runs log to <experiment>-dry-run).")
 
 
 class MetaflowSection(_Section):

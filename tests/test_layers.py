@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Lower numbers are lower layers; a module may import its own layer or lower ones.
 LAYERS = [
     (0, ("pipeline", "pipeline.errors", "pipeline.logs")),
-    (1, ("pipeline.config",)),
+    (1, ("pipeline.config", "pipeline.config_reference")),
     (2, ("pipeline.data",)),
     (3, ("pipeline.modelling",)),
     (4, ("pipeline.scoring",)),

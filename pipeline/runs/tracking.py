@@ -50,7 +50,15 @@ def store_lock(tracking_uri: str) -> Iterator[None]:
     if path is None:
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from pipeline.errors import StoreError
+
+        raise StoreError(
+            f"Cannot create the folder of the MLflow store {path} ({exc.strerror}: {exc.filename}); move what is "
+            "in the way, or set [tracking] mlflow_uri."
+        ) from None
     lock = FileLock(f"{path}.lock", timeout=STORE_LOCK_TIMEOUT)
     try:
         lock.acquire()
@@ -132,6 +140,7 @@ def log_evaluation(
     models: dict[str, Any] | None = None,
     training_data: Any = None,
     target: str | None = None,
+    datasets: list[tuple[str, Any, str]] | None = None,
 ) -> dict[str, Any]:
     """One MLflow run with everything given, or the existing run tagged with the same
     pathspec (so logging twice never makes a second run); returns its ids, URI and UI URL."""
@@ -152,7 +161,7 @@ def log_evaluation(
             run_id = found[0].info.run_id
         else:
             run_id = _log(mlflow, exp.experiment_id, run_name, tags, params, metrics, artifacts, models or {},
-                          training_data, target)
+                          training_data, target, datasets or [])
     return {"run_id": run_id, "experiment_id": exp.experiment_id, "tracking_uri": tracking_uri,
             "ui_url": ui_url(tracking_uri, exp.experiment_id, run_id), "existing": bool(found)}
 
@@ -171,13 +180,16 @@ def _experiment(mlflow: Any, tracking_uri: str, name: str) -> Any:
 
 def _log(mlflow: Any, experiment_id: str, run_name: str, tags: dict[str, str], params: dict[str, Any],
          metrics: dict[str, float], artifacts: dict[str, bytes], models: dict[str, Any], training_data: Any,
-         target: str | None) -> str:
+         target: str | None, datasets: list[tuple[str, Any, str]]) -> str:
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         if training_data is not None:
             dataset = mlflow.data.from_pandas(training_data, targets=target, name="training_data")
             mlflow.log_input(dataset, context="training")
+        for name, frame, digest in datasets:  # each contribution, its content hash as the digest
+            mlflow.log_input(mlflow.data.from_pandas(frame, targets=target, name=name, digest=digest),
+                             context="contribution")
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in artifacts.items():
                 (Path(tmp) / name).write_bytes(data)
@@ -243,6 +255,7 @@ def log_run(
             models={name.removesuffix(".skops"): model(data, name) for name, data in models.items()},
             training_data=training_data.drop(columns=[ORIGIN], errors="ignore"),
             target=settings.model.target,
+            datasets=contribution_datasets(training_data, manifest),
         )
     except Exception as exc:  # noqa: BLE001 - whatever the tracker says, the evaluation stands
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
@@ -251,6 +264,18 @@ def log_run(
                 "ui_url": None}
     get_logger().info("mlflow.logged", **tracking)
     return {"status": "logged", **tracking}
+
+
+def contribution_datasets(training_data: Any, manifest: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """(name, kept rows, digest) of each contribution: the digest is the first 32 hex digits of
+    its content sha256 (MLflow keeps at most 36 characters), so MLflow's dataset view
+    matches the manifest and the evidence."""
+    out = []
+    for index, c in enumerate(manifest.get("contributions", [])):
+        rows = training_data[training_data[ORIGIN] == index].drop(columns=[ORIGIN])
+        name = f"{c['file']}:{c['wallet']}" if c.get("wallet") else c["file"]
+        out.append((name, rows, c["content_sha256"].removeprefix("0x")[:32]))
+    return out
 
 
 #: Run tag added by `hokusai track` once a run whose tracking failed is logged.

@@ -90,6 +90,12 @@ def test_a_run_logs_to_the_tracking_server_and_nowhere_local(tmp_path):
             f"{server.url}/#/experiments/{record.info.experiment_id}/runs/{record.info.run_id}")
         assert record.data.tags["hokusai.model_id"] == "7" and record.data.tags["hokusai.dry_run"] == "false"
         assert record.data.metrics["deltaone_bps"] == 700 and record.data.metrics["delta_accuracy_bps"] == 700
+        # the input datasets: training rows, and each contribution with its content hash as digest
+        inputs = {d.dataset.name: d.dataset.digest for d in record.inputs.dataset_inputs}
+        manifest = json.loads(Path(mlflow.MlflowClient(tracking_uri=server.url).download_artifacts(
+            record.info.run_id, "manifest.json", str(tmp_path))).read_text())
+        assert inputs.pop("training_data")
+        assert inputs == {f"{c['file']}:{c['wallet']}": c["content_sha256"][2:34] for c in manifest["contributions"]}
         # both models in MLflow's scikit-learn format, predicting like the stored skops bytes
         benchmark = pd.read_csv(project / "data" / "benchmark.csv").drop(columns="target")
         mlflow.set_tracking_uri(server.url)
