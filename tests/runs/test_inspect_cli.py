@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import json
+import re
 import os
 import signal
 import subprocess
@@ -329,8 +330,11 @@ def failed(tmp_path_factory):
     project = tmp_path_factory.mktemp("fail") / "proj"
     assert invoke("init", str(project)).exit_code == 0
     toml = project / "hokusai.toml"
-    toml.write_text(toml.read_text().replace("min_improvement_bps = 100 ", "min_improvement_bps = 5000 ", 1)
-                    + '\n[evaluation.custom_metrics.flaky]\nfunction = "flaky_metric:flaky"\n')
+    text = toml.read_text().replace("min_improvement_bps = 100 ", "min_improvement_bps = 5000 ", 1)
+    text = re.sub(r"^custom_metrics = \{\}", 'custom_metrics = {flaky = {function = "flaky_metric:flaky"}}', text,
+                  count=1, flags=re.M)
+    assert "flaky_metric:flaky" in text and "min_improvement_bps = 5000" in text
+    toml.write_text(text)
     (project / "flaky_metric.py").write_text(FLAKY_METRIC)
     (project / "OFFLINE").write_text("")
     result = invoke("run", "--project", str(project), "--contrib", f"data/contrib_alice.csv:{ALICE}")
