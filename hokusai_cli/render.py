@@ -122,4 +122,4 @@ def tracking_line(mlflow: dict[str, Any], run_id: str) -> str:
                 f"hokusai track {run_id}")
     where = mlflow.get("ui_url") or mlflow.get("tracking_uri")
     experiment = f" in experiment {mlflow['experiment_id']}" if mlflow.get("experiment_id") else ""
-    return f"MLflow run: {mlflow['run_id']}{experiment} ({where})"
+    return f"MLflow run: {mlflow['run_id']} (runs:/{mlflow['run_id']}){experiment} at {where}"

@@ -76,13 +76,14 @@ KEY_COMMENTS = {
         "min_benchmark_rows": "gate: the benchmark must have at least this many rows",
     },
     "attestation": {
-        "chain_id": "EIP-712 domain chainId (31337 = a local Hardhat/Anvil chain)",
-        "verifying_contract": "address of the DeltaVerifier contract",
+        "network": "DeltaVerifier targeted: local (31337), sepolia (11155111) or mainnet (1)",
+        "chain_id": "override of the network's EIP-712 chainId",
+        "verifying_contract": "override of the network's DeltaVerifier address",
         "benchmark_spec_id": "names the benchmark; its keccak256 is benchmarkSpecHash",
         "metric_family": "metricFamily in the attestation anchors",
         "deadline_days": "a signed attestation expires this many days after `hokusai attest`",
-        "max_cost_usd_micro": "maxCostUsdMicro of the mint request",
-        "actual_cost_usd_micro": "actualCostUsdMicro of the mint request",
+        "max_cost_usd_micro": "maxCostUsdMicro: the budget of one evaluation in micro-USD (0 = none)",
+        "actual_cost_usd_micro": "override: a cost measured elsewhere; 0 = CPU-seconds x usd_per_cpu_hour",
         "baseline_commitment": "override: must equal the model's on-chain head (0x + 64 hex)",
     },
     "tracking": {
@@ -95,7 +96,8 @@ KEY_COMMENTS = {
     },
 }
 #: Values shown (commented out) for keys whose default is "not set".
-UNSET_EXAMPLES: dict[str, Any] = {"max_rows": 5000}
+UNSET_EXAMPLES: dict[str, Any] = {"max_rows": 5000, "chain_id": 31337,
+                                  "verifying_contract": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9"}
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,7 @@ def test_runs_lists_the_run(demo):
     result = invoke("runs", "--project", str(project))
     assert result.exit_code == 0, result.stderr
     cells_ = row(result.stderr, summary["run_id"])
-    assert cells_[1] == "successful" and cells_[4:] == ["no", "+700 bps", "passed"]
+    assert cells_[1] == "successful" and cells_[4:] == ["no", "+700 bps", "passed", "logged"]
     doc = json.loads(invoke("runs", "--project", str(project), "--json").stdout)
     assert doc["schema"] == "hokusai.runs/v1"
     assert [(r["run_id"], r["status"], r["deltaone_bps"], r["gate_passed"], r["dry_run"]) for r in doc["runs"]] == [
