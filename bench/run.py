@@ -1,7 +1,8 @@
 """Every figure of issue 11 as a ratio to a reference measured in the same run.
 
     python bench/run.py [--quick] [--repeat N] [--only NAME[,NAME]] [--out FILE.json]
-                        [--rows N] [--keep]
+                        [--rows N] [--markdown] [--keep]
+    python bench/run.py --profile [--out FILE.json] [--keep]     # import profile of a dry-run
 
 Figures (``--only`` names in brackets):
 
@@ -11,7 +12,7 @@ Figures (``--only`` names in brackets):
             with ``pylint=False``, local datastore and metadata in the temp folder. Each repeat
             makes a fresh empty folder and runs the dry-run twice: "first run" creates the
             ``.metaflow`` store and the MLflow SQLite store (``.hokusai/mlflow.db``, created and
-            migrated inside ``monitor_and_log``); "warm" is the second run in the same folder.
+            migrated once per project); "warm" is the second run in the same folder.
 [run-100k]  ``hokusai run --contrib contrib.csv:WALLET`` with 100k generated rows, in a fresh
 [run-1m]    project made by ``hokusai init`` (breast-cancer example: 20 base rows, 200
             benchmark rows, default settings), vs a plain scikit-learn script in one process
@@ -64,7 +65,18 @@ variable and ``MLFLOW_TRACKING_URI`` removed (the default local SQLite store in 
 The machine's load average is recorded before and after each figure: on a shared 2-core
 machine the wall ratios move with it; CPU-second ratios move much less, so both are given.
 
+For every `hokusai` run the JSON also holds each step's duration and where the rest of the
+wall went (``phases``: launch -> first task start, between steps, last step end -> exit), read
+back with ``hokusai inspect --json`` after the clock stops.
+
 Output: a table on stdout and JSON (default bench/results/latest.json, ignored by git).
+
+``--profile`` runs one dry-run with ``PYTHONPROFILEIMPORTTIME=1`` instead: every process logs
+its imports to stderr (a task's lands in ``.metaflow/<flow>/<run>/<step>/<task>/
+0.runtime_stderr.log``), and the table gives, per step, its duration, its import seconds
+(interpreter + Metaflow bootstrap vs the step body) and the heaviest imports. Its wall time
+is not representative: Metaflow's Runner ``stream_log`` sleeps 10 ms per log line, and the
+~2,500 import lines of each task make the CLI trail the finished flow by minutes.
 """
 
 from __future__ import annotations
@@ -688,7 +700,16 @@ def machine() -> dict[str, Any]:
         versions["hokusai-pipeline"] = metadata.version("hokusai-pipeline")
     except metadata.PackageNotFoundError:
         versions["hokusai-pipeline"] = None
-    return {"nproc": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)), "cpu_model": model,
+    code: dict[str, Any] = {}
+    try:  # read-only git queries: which code was measured
+        code["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                        timeout=10).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=10).stdout.splitlines()
+        code["uncommitted_files"] = len(status)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"nproc": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)), "cpu_model": model, "code": code,
             "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version(),
             "platform": platform.platform(), "versions": versions}
 
