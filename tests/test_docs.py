@@ -60,3 +60,61 @@ def test_configuration_reference_is_generated_and_current():
     assert undocumented() == [], "give these keys a Field(description=...) in pipeline/config.py"
     current = DOCS.read_text()
     assert current == render(current), "docs/configuration.md is stale: run python -m pipeline.config_reference"
+
+
+#: Constant parts of error sentences the CLI prints for bad input or faults (a sample of
+#: 36). Each must be in the code (so the sample is real) and in docs/troubleshooting.md
+#: or docs/cli.md (so a user who sees it finds its cause and fix).
+ERROR_SENTENCES = [
+    "the run's process is gone without recording an end",
+    'its task process died without an error',
+    'is full (No space left on device); free space there, then resume with',
+    'is damaged (',
+    'move it aside (mv',
+    'stayed locked for',
+    'the evaluation is complete. Log it to MLflow later with: hokusai track',
+    'check that the tracking server is up, then run `hokusai track',
+    'file not found in the current folder (',
+    'is a folder; give a file.',
+    'does not suit',
+    'fix the [model] params in hokusai.toml.',
+    'missing column(s)',
+    'values instead of numbers',
+    'is not a valid tree (',
+    'is not a readable skops model file (',
+    'fit the baseline again and save it with skops.io.dump',
+    'hex digits, not 64',
+    'not zero and below the secp256k1 curve order',
+    'the file is not UTF-8 text; put only the hex private key in it.',
+    'use the file exactly as `hokusai attest` wrote it',
+    'is not an address (0x followed by 40 hex digits)',
+    'duplicated column ',
+    'so each name appears once.',
+    'has rows with more fields than its header has column names',
+    'has lists or objects instead of labels in ',
+    'which would accept it with reward 0 and burn its idempotency key',
+    'so the contract would pay nothing and burn the idempotency key',
+    'is not in the future, so DeltaVerifier would revert SignatureExpired',
+    "because no cost is configured, and a zero cost turns the contract's budget check off",
+    'is not a known network; use ',
+    'and the relayer needs a positive decimal string',
+    'and the relayer needs at least one in attester_signatures',
+    'and the contract mints a key once; pass --force to publish it again.',
+    'cannot reach Redis (',
+    'so it is not published; attest the run again.',
+]
+
+
+def _joined_source() -> str:
+    """The package's source with implicitly concatenated string literals joined."""
+    text = "\n".join(p.read_text() for d in ("pipeline", "hokusai_cli") for p in (ROOT / d).rglob("*.py"))
+    return re.sub(r"""["']\s*\n\s*(?:\+\s*)?[rfb]*["']""", "", text)
+
+
+def test_error_sentences_are_real_and_documented():
+    assert len(ERROR_SENTENCES) >= 30
+    source = _joined_source()
+    docs = " ".join(((ROOT / "docs" / "troubleshooting.md").read_text() + CLI_DOC.read_text()).split())
+    not_in_code = [s for s in ERROR_SENTENCES if s not in source]
+    undocumented = [s for s in ERROR_SENTENCES if " ".join(s.split()) not in docs]
+    assert not_in_code == [] and undocumented == []
