@@ -16,6 +16,9 @@ if not any(os.environ.get(v) for v in ("METAFLOW_USER", "USER", "USERNAME")):
 
 from metaflow import FlowSpec, Parameter, card, current, resources, step  # noqa: E402
 
+#: Artifacts this task loaded from its parent, by name (one flow object per task process).
+_LOADED: dict[str, object] = {}
+
 
 class HokusaiEvaluationFlow(FlowSpec):
     """Evaluate contributed data: baseline vs candidate on one benchmark, DeltaOne, evidence."""
@@ -30,10 +33,27 @@ class HokusaiEvaluationFlow(FlowSpec):
     project_dir = Parameter("project-dir", default=".", help="Project folder (holds hokusai.toml).")
     config_file = Parameter("config-file", default="", help="Config file instead of <project>/hokusai.toml.")
 
+    def __getattr__(self, name):
+        value = super().__getattr__(name)  # an artifact of the parent task, loaded on first use
+        _LOADED[name] = value
+        return value
+
     def next(self, *steps, **kwargs):
-        """Every step but `end` ends here: record the task's CPU time (`hokusai attest` prices it)."""
+        """Every step but `end` ends here: pass down what the step only read, record the
+        task's CPU time (`hokusai attest` prices it)."""
+        self._pass_down_unchanged()
         self._record_cpu()
         super().next(*steps, **kwargs)
+
+    def _pass_down_unchanged(self):
+        """Metaflow pickles again every artifact a step has read, and stores it again when the
+        new pickle's bytes differ (a 1M-row table: seconds of gzip, and a second copy). An
+        artifact still holding the very object that was loaded is dropped from the task, so
+        Metaflow passes the parent's stored copy down by reference. (Steps assign new
+        objects; none changes a loaded one in place.)"""
+        for name, value in _LOADED.items():
+            if self.__dict__.get(name) is value:
+                delattr(self, name)
 
     def _record_cpu(self):
         from pipeline.attest.cost import record_task_cpu
@@ -58,6 +78,9 @@ class HokusaiEvaluationFlow(FlowSpec):
             Path(self.config_file) if self.config_file else None,
         )
         self.settings, self.inputs = plain(settings), plain(inputs)
+        # the project's files on their own too: steps that need only one of them do not
+        # unpickle every contributed table to get it
+        self.project_files = {"base": inputs.base, "benchmark": inputs.benchmark, "baseline_model": inputs.baseline_model}
         self.next(self.load_baseline_model)
 
     @step
@@ -66,7 +89,8 @@ class HokusaiEvaluationFlow(FlowSpec):
         from pipeline.modelling.baseline import prepare_baseline
         from pipeline.runs import artifacts as a
 
-        baseline = prepare_baseline(a.settings(self.settings), a.inputs(self.inputs))
+        files = self.project_files
+        baseline = prepare_baseline(a.settings(self.settings), files["base"], files["baseline_model"])
         self.baseline_model_bytes, self.baseline_info = baseline.model_bytes, a.plain(baseline.info)
         self.schema, self.base_data = a.plain(baseline.schema), baseline.base_data
         self.next(self.integrate_contributed_data)
@@ -89,50 +113,66 @@ class HokusaiEvaluationFlow(FlowSpec):
     @resources(cpu=2, memory=8192)  # requests on Kubernetes/Batch (--with); no effect on a laptop
     @step
     def train_new_model(self):
-        """Same estimator, hyper-parameters and seed as the baseline, on base + contributed rows."""
-        from pipeline.modelling.training import train_candidate
-        from pipeline.runs import artifacts as a
+        """Same estimator, hyper-parameters and seed as the baseline, on base + contributed rows;
+        both models' benchmark predictions and the attribution's retrainings, here where
+        scikit-learn and the models are loaded (no later step loads a model)."""
+        from pathlib import Path
 
-        _, self.candidate_model_bytes, candidate_info = train_candidate(
-            a.model(self.baseline_model_bytes, "baseline"), a.model_info(self.baseline_info),
-            self.training_data, a.schema(self.schema),
+        from pipeline.modelling.models import stored_types
+        from pipeline.modelling.training import predict, train_candidate
+        from pipeline.runs import artifacts as a
+        from pipeline.scoring.delta import attribute_by_retraining
+
+        schema = a.schema(self.schema)
+        baseline = a.model(self.baseline_model_bytes, "baseline")
+        candidate, self.candidate_model_bytes, candidate_info = train_candidate(
+            baseline, a.model_info(self.baseline_info), self.training_data, schema,
         )
         self.candidate_info = a.plain(candidate_info)
+        self.predictions = {
+            "y_true": self.benchmark_data[schema.target].to_numpy(), "classes": self.baseline_info["classes"],
+            "baseline": predict(baseline, self.benchmark_data, schema),
+            "candidate": predict(candidate, self.benchmark_data, schema),
+        }
+        # what monitor_and_log needs to log both models without loading them
+        self.model_types = {"baseline.skops": stored_types(self.baseline_model_bytes),
+                            "candidate.skops": stored_types(self.candidate_model_bytes)}
+        self.attribution_values = a.plain(attribute_by_retraining(
+            a.settings(self.settings), baseline, self.predictions, self.training_data, self.benchmark_data, schema,
+            a.contributions(self.contributions), str(Path(self.project_dir).resolve()),
+        ))
         self.next(self.evaluate_on_benchmark)
 
     @step
     def evaluate_on_benchmark(self):
-        """Score both models on the same benchmark rows."""
+        """Score both models' predictions on the same benchmark rows."""
         from pathlib import Path
 
         from pipeline.runs import artifacts as a
         from pipeline.scoring.evaluation import evaluate_on_benchmark
 
-        benchmark_info, self.baseline_metrics, self.candidate_metrics, self.predictions = evaluate_on_benchmark(
-            a.model(self.baseline_model_bytes, "baseline"), a.model(self.candidate_model_bytes, "candidate"),
-            self.benchmark_data, self.inputs["benchmark"], a.schema(self.schema),
-            self.baseline_info["classes"], a.settings(self.settings).evaluation, str(Path(self.project_dir).resolve()),
+        benchmark_info, self.baseline_metrics, self.candidate_metrics = evaluate_on_benchmark(
+            self.predictions, self.project_files["benchmark"], self.predictions["classes"], a.settings(self.settings).evaluation,
+            str(Path(self.project_dir).resolve()),
         )
         self.benchmark_info = a.plain(benchmark_info)
         self.next(self.compare_and_output_delta)
 
-    @resources(cpu=2, memory=8192)  # attribution retrains the candidate up to attribution_budget times
     @card(type="blank", id="report")
     @step
     def compare_and_output_delta(self):
-        """Per-metric deltas, DeltaOne in bps with its bootstrap CI, the gate, attribution;
-        the report card (`hokusai inspect --card FILE`)."""
+        """Per-metric deltas, DeltaOne in bps with its bootstrap CI, the gate, the contributor
+        weights; the report card (`hokusai inspect --card FILE`)."""
         from pathlib import Path
 
         from pipeline.runs import artifacts as a
         from pipeline.runs.card import fill_card
-        from pipeline.scoring.delta import compare_and_attribute
+        from pipeline.scoring.delta import compare_and_output_delta
 
-        delta = compare_and_attribute(
+        delta = compare_and_output_delta(
             a.settings(self.settings), self.baseline_metrics, self.candidate_metrics, self.predictions,
-            self.benchmark_info["rows"], a.contributions(self.contributions),
-            a.model(self.baseline_model_bytes, "baseline"), self.training_data, self.benchmark_data,
-            a.schema(self.schema), self.baseline_info["classes"], str(Path(self.project_dir).resolve()),
+            self.benchmark_info["rows"], a.contributions(self.contributions), a.attribution(self.attribution_values),
+            str(Path(self.project_dir).resolve()),
         )
         self.delta = a.plain(delta)
         self.attribution = {"method": delta.weight_method, "retrainings": delta.retrainings,
@@ -159,13 +199,14 @@ class HokusaiEvaluationFlow(FlowSpec):
         from pathlib import Path
 
         from pipeline.runs import artifacts as a
-        from pipeline.runs.tracking import log_run
+        from pipeline.runs.tracking import log_run, tracked_models
 
         self.tracking = log_run(
             settings=a.settings(self.settings), project_dir=Path(self.project_dir).resolve(), dry_run=self.dry_run,
             pathspec=current.pathspec.rsplit("/", 2)[0], delta=a.delta(self.delta), attestation=self.attestation,
             manifest=self.data_manifest, baseline_info=a.model_info(self.baseline_info),
-            models={"baseline.skops": self.baseline_model_bytes, "candidate.skops": self.candidate_model_bytes},
+            models=tracked_models({"baseline": self.baseline_model_bytes, "candidate": self.candidate_model_bytes},
+                                  self.predictions, self.model_types),
             training_data=self.training_data,
         )
         self.mlflow_run_id = self.tracking["run_id"]

@@ -116,7 +116,7 @@ def test_missing_feature_sentence_is_the_one_of_load_baseline_model(tmp_path: Pa
     settings = Settings.model_validate({"model": {"features": ["nope"]}})
     base = ("data/base.csv", (project / "data" / "base.csv").read_bytes())
     with pytest.raises(DataError) as flow:
-        prepare_baseline(settings, Inputs(base, base, None, ()))
+        prepare_baseline(settings, base, None)
     with pytest.raises(DataError) as checked:
         prepare_run(project, [str(project / "data" / "contrib_alice.csv")], dry_run=False)
     assert checked.value.message == flow.value.message == (

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from pipeline.config import ModelSection, Settings
-    from pipeline.data.contributions import Inputs
     from pipeline.data.tables import Schema
 
 
@@ -98,16 +97,17 @@ class Baseline:
     base_data: Any  # pd.DataFrame, schema columns
 
 
-def prepare_baseline(settings: Settings, inputs: Inputs) -> Baseline:
-    """Step `load_baseline_model`: read the base data, fix the schema, load or train."""
+def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_file: tuple[str, bytes] | None) -> Baseline:
+    """Step `load_baseline_model`: read the base data, fix the schema, load `model_file` or
+    train on the base data."""
     from pipeline.data.contributions import conform
     from pipeline.data.tables import read_table
 
-    name, data = inputs.base
+    name, data = base_file
     raw = read_table(name, data, settings.data.max_rows)
     schema = resolve_schema(raw, settings.model, name)
     base = conform(raw, schema, name, classes=None)
     model, model_bytes, info = load_baseline_model(
-        inputs.baseline_model, base, schema, settings.model, settings.evaluation.seed
+        model_file, base, schema, settings.model, settings.evaluation.seed
     )
     return Baseline(model, model_bytes, info, schema, base)

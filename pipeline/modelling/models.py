@@ -162,6 +162,13 @@ def _zero_padding(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def stored_types(data: bytes) -> list[str]:
+    """The types a skops file names (what MLflow's loader must be told to trust)."""
+    import skops.io
+
+    return sorted(skops.io.get_untrusted_types(data=data))
+
+
 def load_model(data: bytes, source: str) -> Any:
     """Load a skops model, trusting only TRUSTED_TYPES and CHECKED_TYPES, and check what it
     holds before handing it out: every estimator inside it is of a trusted type, its arrays

@@ -1,5 +1,6 @@
 """train_new_model: the candidate is the baseline's own estimator, same hyper-parameters and
-seed (a scikit-learn clone), fitted on base + contributed rows."""
+seed (a scikit-learn clone), fitted on base + contributed rows; both models' benchmark
+predictions are made here, where the models are live, so no later step loads a model."""
 
 from __future__ import annotations
 
@@ -33,3 +34,10 @@ def fit_clone(baseline_model: Any, rows: pd.DataFrame, schema: Schema) -> Any:
     from sklearn.base import clone
 
     return clone(baseline_model).fit(rows[list(schema.features)], rows[schema.target])
+
+
+def predict(model: Any, benchmark: pd.DataFrame, schema: Schema) -> dict[str, Any]:
+    """`model`'s per-row labels and class probabilities on the benchmark: all that scoring,
+    the paired bootstrap and attribution need of a model."""
+    proba = model.predict_proba(benchmark[list(schema.features)])
+    return {"y_pred": model.classes_[proba.argmax(axis=1)], "proba": proba}

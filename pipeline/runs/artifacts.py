@@ -9,6 +9,7 @@ holds another version of this package."""
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from pipeline.data.contributions import Contribution, Inputs
     from pipeline.data.tables import Schema
     from pipeline.modelling.baseline import ModelInfo
+    from pipeline.scoring.attribution import Attribution
     from pipeline.scoring.delta import Delta
     from pipeline.scoring.evaluation import BenchmarkInfo
 
@@ -33,6 +35,8 @@ def plain(obj: Any) -> Any:
         return tuple(plain(x) for x in obj)
     if isinstance(obj, dict):
         return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, Fraction):  # exact, as text: "275/2"
+        return str(obj)
     return obj
 
 
@@ -100,6 +104,16 @@ def delta(data: dict[str, Any]) -> Delta:
     })
 
 
+def attribution(data: dict[str, Any] | None) -> Attribution | None:
+    from fractions import Fraction
+
+    from pipeline.scoring.attribution import Attribution
+
+    if data is None:
+        return None
+    return Attribution(**{**data, "values": {w: Fraction(v) for w, v in data["values"].items()}})
+
+
 #: Artifact name -> how to rebuild its typed object (the others are used as they are).
 REBUILD = {
     "settings": settings,
@@ -110,6 +124,7 @@ REBUILD = {
     "contributions": contributions,
     "benchmark_info": benchmark_info,
     "delta": delta,
+    "attribution_values": attribution,
 }
 
 

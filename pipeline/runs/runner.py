@@ -149,19 +149,24 @@ def launch(
     Client `Run`. A failed run raises: InputError for bad input, FlowFailed otherwise.
     `decospecs` are Metaflow's `run --with` decorators for every step (e.g. "kubernetes")."""
     from pipeline.config import load_settings, mlflow_uri
-    from pipeline.runs.tracking import prepare_store
+    from pipeline.runs.tracking import prepare_store_early
 
     settings = load_settings(project_dir, config_file=config_file)
     _check_datastore(project_dir, settings, config_file, decospecs)
-    # Create or check the MLflow store before any run exists: a damaged store stops here.
-    prepare_store(mlflow_uri(settings, project_dir))
+    # Check the MLflow store before any run exists (a damaged store stops here); a new one
+    # is created while the flow runs.
+    store = prepare_store_early(mlflow_uri(settings, project_dir))
     params: dict[str, Any] = {"contrib_files": ",".join(contrib), "dry_run": dry_run,
                               "project_dir": str(project_dir)}
     if config_file is not None:
         params["config_file"] = str(config_file)
     if decospecs:
         params["decospecs"] = list(decospecs)
-    return _execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
+    try:
+        return _execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
+    finally:
+        if store is not None:
+            store.join()
 
 
 #: Decorators that run steps off this machine: their tasks cannot read a local datastore.
@@ -508,7 +513,7 @@ def track_run(project_dir: Path, ref: str | None = None) -> dict[str, Any]:
     the MLflow run id so `runs`/`inspect` show it tracked."""
     from pipeline.errors import TrackingError
     from pipeline.runs import artifacts as a
-    from pipeline.runs.tracking import TRACKED_TAG, log_run
+    from pipeline.runs.tracking import TRACKED_TAG, log_run, tracked_models
 
     run = finished_run(project_dir, ref)
     data = run.data
@@ -516,7 +521,8 @@ def track_run(project_dir: Path, ref: str | None = None) -> dict[str, Any]:
         settings=a.settings(data.settings), project_dir=project_dir, dry_run=bool(data.dry_run),
         pathspec=run.pathspec, delta=a.delta(data.delta), attestation=data.attestation,
         manifest=data.data_manifest, baseline_info=a.model_info(data.baseline_info),
-        models={"baseline.skops": data.baseline_model_bytes, "candidate.skops": data.candidate_model_bytes},
+        models=tracked_models({"baseline": data.baseline_model_bytes, "candidate": data.candidate_model_bytes},
+                              data.predictions, data.model_types),
         training_data=data.training_data,
     )
     if tracking["status"] != "logged":

@@ -105,3 +105,4 @@ def attribute(
         raise ValueError(f"unknown attribution method {method!r}")
     retrained = len(calls - {frozenset(), everyone})
     return Attribution(method, values, retrained, permutations)
+

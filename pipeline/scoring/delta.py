@@ -193,6 +193,74 @@ def compare(
     )
 
 
+def attribute_by_retraining(
+    settings: Settings, baseline_model: Any, predictions: dict[str, Any], training_data: pd.DataFrame,
+    benchmark_data: pd.DataFrame, schema: Schema, contributions: list[Contribution], project_dir: str | None = None,
+) -> Attribution | None:
+    """Step `train_new_model`, second half: the attribution, where scikit-learn and the
+    baseline are already loaded. v(S) retrains the baseline's estimator on base + the rows
+    of S and scores the primary metric on the benchmark; v(empty) and v(all) come from the
+    baseline's and candidate's `predictions` (with "y_true" and "classes"). None when the
+    configured method is row share (nothing to retrain)."""
+    from pipeline.modelling.training import fit_clone, predict
+    from pipeline.scoring.attribution import attribute
+    from pipeline.scoring.evaluation import load_metric, score
+
+    ev, metric = settings.evaluation, settings.model.primary_metric
+    if ev.attribution == "row_share":
+        return None
+    custom = ev.custom_metrics.get(metric)
+    custom_fn = load_metric(custom.function, project_dir) if custom else None
+    y, classes = predictions["y_true"], predictions["classes"]
+
+    def bps(p: dict[str, Any]) -> int:
+        if custom_fn is not None:
+            return to_bps(custom_fn(y, p["y_pred"], p["proba"]))
+        return to_bps(score(y, p["y_pred"], p["proba"], classes, ev.average)[metric])
+
+    groups = wallet_groups(contributions)
+    everyone = frozenset(groups)
+
+    def value(subset: frozenset) -> int:
+        if not subset:
+            return bps(predictions["baseline"])
+        if subset == everyone:
+            return bps(predictions["candidate"])
+        keep = {-1, *(i for wallet in subset for i in groups[wallet])}
+        model = fit_clone(baseline_model, training_data[training_data[ORIGIN].isin(keep)], schema)
+        return bps(predict(model, benchmark_data, schema))
+
+    return attribute(list(groups), value, method=ev.attribution, budget=ev.attribution_budget, seed=ev.seed)
+
+
+def compare_and_output_delta(
+    settings: Settings,
+    baseline_metrics: dict[str, float],
+    candidate_metrics: dict[str, float],
+    predictions: dict[str, Any],
+    benchmark_rows: int,
+    contributions: list[Contribution],
+    attribution: Attribution | None,
+    project_dir: str | None = None,
+) -> Delta:
+    """Step `compare_and_output_delta`: bootstrap CI of the primary metric from the per-row
+    predictions, then `compare` (the attribution's retrainings ran in `train_new_model`)."""
+    from pipeline.scoring.bootstrap import paired_bootstrap
+    from pipeline.scoring.evaluation import load_metric
+
+    ev, metric = settings.evaluation, settings.model.primary_metric
+    custom = ev.custom_metrics.get(metric)
+    custom_fn = load_metric(custom.function, project_dir) if custom else None
+    lower = LOWER_IS_BETTER | {n for n, m in ev.custom_metrics.items() if m.direction == "lower"}
+    ci = None
+    if ev.bootstrap_samples:
+        ci = paired_bootstrap(metric, predictions["y_true"], predictions["baseline"], predictions["candidate"],
+                              predictions["classes"], resamples=ev.bootstrap_samples, confidence=ev.confidence,
+                              seed=ev.seed, average=ev.average, custom=custom_fn)
+    return compare(baseline_metrics, candidate_metrics, metric, ev.min_improvement_bps, ev.min_benchmark_rows,
+                   benchmark_rows, contributions, lower_is_better=frozenset(lower), ci=ci, attribution=attribution)
+
+
 def compare_and_attribute(
     settings: Settings,
     baseline_metrics: dict[str, float],
@@ -207,42 +275,9 @@ def compare_and_attribute(
     classes: list[Any],
     project_dir: str | None = None,
 ) -> Delta:
-    """Step `compare_and_output_delta`: bootstrap CI of the primary metric, attribution by
-    retraining on groups of contributors, then `compare`."""
-    from pipeline.scoring.attribution import attribute
-    from pipeline.scoring.bootstrap import paired_bootstrap
-    from pipeline.scoring.evaluation import load_metric, score
-    from pipeline.modelling.training import fit_clone
-
-    ev, metric = settings.evaluation, settings.model.primary_metric
-    custom = ev.custom_metrics.get(metric)
-    custom_fn = load_metric(custom.function, project_dir) if custom else None
-    lower = LOWER_IS_BETTER | {n for n, m in ev.custom_metrics.items() if m.direction == "lower"}
-    ci = None
-    if ev.bootstrap_samples:
-        ci = paired_bootstrap(metric, predictions["y_true"], predictions["baseline"], predictions["candidate"],
-                              classes, resamples=ev.bootstrap_samples, confidence=ev.confidence,
-                              seed=ev.seed, average=ev.average, custom=custom_fn)
-    groups = wallet_groups(contributions)
-    everyone = frozenset(groups)
-    X, y = benchmark_data[list(schema.features)], benchmark_data[schema.target].to_numpy()
-
-    def value(subset: frozenset) -> int:
-        if not subset:
-            return to_bps(baseline_metrics[metric])
-        if subset == everyone:
-            return to_bps(candidate_metrics[metric])
-        keep = {-1, *(i for wallet in subset for i in groups[wallet])}
-        model = fit_clone(baseline_model, training_data[training_data[ORIGIN].isin(keep)], schema)
-        proba = model.predict_proba(X)
-        y_pred = model.classes_[proba.argmax(axis=1)]
-        if custom_fn is not None:
-            return to_bps(custom_fn(y, y_pred, proba))
-        return to_bps(score(y, y_pred, proba, classes, ev.average)[metric])
-
-    attribution = None
-    if ev.attribution != "row_share":
-        attribution = attribute(list(groups), value, method=ev.attribution,
-                                budget=ev.attribution_budget, seed=ev.seed)
-    return compare(baseline_metrics, candidate_metrics, metric, ev.min_improvement_bps, ev.min_benchmark_rows,
-                   benchmark_rows, contributions, lower_is_better=frozenset(lower), ci=ci, attribution=attribution)
+    """Attribution by retraining, then `compare_and_output_delta`: the whole comparison in
+    one call (the flow splits it between `train_new_model` and `compare_and_output_delta`)."""
+    attribution = attribute_by_retraining(settings, baseline_model, {**predictions, "classes": classes}, training_data,
+                                          benchmark_data, schema, contributions, project_dir)
+    return compare_and_output_delta(settings, baseline_metrics, candidate_metrics, {**predictions, "classes": classes},
+                                    benchmark_rows, contributions, attribution, project_dir)

@@ -103,39 +103,51 @@ def score(
     return {name: float(value) for name, value in values.items()}
 
 
+def score_predictions(
+    predictions: dict[str, Any], classes: list[Any], average: str = "macro",
+    custom: tuple[tuple[CustomMetric, Any], ...] = (),
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Metrics of baseline and candidate from their per-row predictions on the same rows
+    (`predict`'s output under "baseline" and "candidate", the labels under "y_true")."""
+    y = predictions["y_true"]
+    return tuple(score(y, predictions[label]["y_pred"], predictions[label]["proba"], classes, average, custom)
+                 for label in ("baseline", "candidate"))
+
+
 def evaluate_models(
     baseline: Any, candidate: Any, benchmark: pd.DataFrame, schema: Schema, classes: list[Any],
     average: str = "macro", custom: tuple[tuple[CustomMetric, Any], ...] = (),
 ) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
     """Metrics of baseline and candidate on the same rows, plus the per-row predictions
     (kept for a paired bootstrap)."""
-    X, y = benchmark[list(schema.features)], benchmark[schema.target].to_numpy()
-    results = []
-    predictions: dict[str, Any] = {"y_true": y}
-    for label, model in (("baseline", baseline), ("candidate", candidate)):
-        proba = model.predict_proba(X)
-        y_pred = model.classes_[proba.argmax(axis=1)]
-        predictions[label] = {"y_pred": y_pred, "proba": proba}
-        results.append(score(y, y_pred, proba, classes, average, custom))
-    return results[0], results[1], predictions
+    from pipeline.modelling.training import predict
+
+    predictions = {"y_true": benchmark[schema.target].to_numpy(),
+                   "baseline": predict(baseline, benchmark, schema), "candidate": predict(candidate, benchmark, schema)}
+    return (*score_predictions(predictions, classes, average, custom), predictions)
+
+
+def custom_metrics(evaluation: EvaluationSection | None, project_dir: str | None) -> tuple[tuple[CustomMetric, Any], ...]:
+    """The configured custom metrics with their functions, imported from the project."""
+    if evaluation is None:
+        return ()
+    return tuple(
+        (CustomMetric(n, m.function, m.direction, m.bounded), load_metric(m.function, project_dir))
+        for n, m in evaluation.custom_metrics.items()
+    )
 
 
 def evaluate_on_benchmark(
-    baseline: Any, candidate: Any, benchmark: pd.DataFrame, benchmark_file: tuple[str, bytes],
-    schema: Schema, classes: list[Any], evaluation: EvaluationSection | None = None,
-    project_dir: str | None = None,
-) -> tuple[BenchmarkInfo, dict[str, float], dict[str, float], dict[str, Any]]:
+    predictions: dict[str, Any], benchmark_file: tuple[str, bytes], classes: list[Any],
+    evaluation: EvaluationSection | None = None, project_dir: str | None = None,
+) -> tuple[BenchmarkInfo, dict[str, float], dict[str, float]]:
     """Step `evaluate_on_benchmark`: benchmark facts plus both models' metrics (built-in
-    ones and the configured custom metrics)."""
+    ones and the configured custom metrics), from the predictions `train_new_model` made;
+    no model is loaded here."""
     from pipeline.data.tables import sha256_hex
 
     name, data = benchmark_file
-    info = BenchmarkInfo(name=PurePath(name).name, sha256=sha256_hex(data), rows=len(benchmark), classes=classes)
-    average, custom = "macro", ()
-    if evaluation is not None:
-        average = evaluation.average
-        custom = tuple(
-            (CustomMetric(n, m.function, m.direction, m.bounded), load_metric(m.function, project_dir))
-            for n, m in evaluation.custom_metrics.items()
-        )
-    return (info, *evaluate_models(baseline, candidate, benchmark, schema, classes, average, custom))
+    rows = len(predictions["y_true"])
+    info = BenchmarkInfo(name=PurePath(name).name, sha256=sha256_hex(data), rows=rows, classes=classes)
+    average = evaluation.average if evaluation is not None else "macro"
+    return (info, *score_predictions(predictions, classes, average, custom_metrics(evaluation, project_dir)))

@@ -182,3 +182,30 @@ def test_artifacts_load_without_the_pipeline_package(project_run, tmp_path):
         [sys.executable, "-c", LOAD_WITHOUT_PIPELINE.split("from metaflow")[0] + "import pipeline.config"],
         capture_output=True, text=True, timeout=60)
     assert "artifact needs pipeline" in probe.stderr
+
+
+def test_artifacts_a_step_only_read_are_stored_once(project_run):
+    """A step that reads a table without changing it passes the stored copy down: the same
+    blob (same sha) in every later task, not a second pickled and gzipped copy."""
+    _, run = project_run
+    tasks = {step.id: step.task for step in run}
+    start_sha = tasks["start"]["inputs"].sha
+    assert all(tasks[s]["inputs"].sha == start_sha for s in ("load_baseline_model", "integrate_contributed_data", "end"))
+    made = tasks["integrate_contributed_data"]["training_data"].sha
+    assert all(tasks[s]["training_data"].sha == made
+               for s in ("train_new_model", "evaluate_on_benchmark", "monitor_and_log", "end"))
+    # the control: an artifact a step assigns anew is stored anew
+    assert tasks["train_new_model"]["candidate_model_bytes"].sha != tasks["train_new_model"]["baseline_model_bytes"].sha
+
+
+def test_predictions_and_attribution_come_from_train_new_model(project_run):
+    """Every fit happens in train_new_model: both models' benchmark predictions and the
+    attribution's coalition values; later steps only score and compare them."""
+    _, run = project_run
+    train = run["train_new_model"].task.data
+    assert train.predictions["y_true"].shape == (200,) and train.predictions["classes"] == [0, 1]
+    assert train.predictions["candidate"]["proba"].shape == (200, 2)
+    assert train.attribution_values == {"method": "exact_shapley", "values": {ALICE: "275", BOB: "425"},
+                                        "retrainings": 2, "permutations": 0}
+    # skops trusts scikit-learn's own types by default: nothing extra for MLflow's loader to trust
+    assert train.model_types == {"baseline.skops": [], "candidate.skops": []}

@@ -171,9 +171,8 @@ def test_evaluate_on_benchmark_records_the_benchmark() -> None:
     baseline, candidate = models()
     data = BENCH.to_csv(index=False).encode()
 
-    info, base_scores, cand_scores, predictions = evaluate_on_benchmark(
-        baseline, candidate, BENCH, ("data/bench.csv", data), SCHEMA, [0, 1]
-    )
+    _, _, predictions = evaluate_models(baseline, candidate, BENCH, SCHEMA, [0, 1])
+    info, base_scores, cand_scores = evaluate_on_benchmark(predictions, ("data/bench.csv", data), [0, 1])
 
     assert info == BenchmarkInfo(
         name="bench.csv", sha256="0x" + hashlib.sha256(data).hexdigest(), rows=4, classes=[0, 1]
