@@ -161,7 +161,7 @@ def config_text(example: Example) -> str:
 # --- data --------------------------------------------------------------------------------
 
 def _breast_cancer() -> dict[str, bytes]:
-    """The bundled demo split (pipeline/fixtures, made by examples/make_fixtures.py)."""
+    """The bundled demo split (pipeline/fixtures, made by examples/make_fixtures/make_fixtures.py)."""
     return {path: (FIXTURES / Path(path).name).read_bytes() for path in DATA_FILES}
 
 

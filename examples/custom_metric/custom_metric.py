@@ -1,6 +1,7 @@
 """A custom metric for hokusai: any `function(y_true, y_pred, y_proba) -> float`.
 
-Register it in hokusai.toml (this file must be importable from the project folder):
+Register it in hokusai.toml (this file must be importable from the project folder; see
+hokusai.toml and README.md next to this file):
 
     [evaluation.custom_metrics.top_class_recall]
     function = "custom_metric:top_class_recall"
