@@ -205,24 +205,41 @@ def _experiment(mlflow: Any, tracking_uri: str, name: str) -> Any:
 def _log(mlflow: Any, experiment_id: str, run_name: str, tags: dict[str, str], params: dict[str, Any],
          metrics: dict[str, float], artifacts: dict[str, bytes], models: dict[str, Any], training_data: Any,
          target: str | None, datasets: list[tuple[str, Any, str]]) -> str:
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics(metrics)
+    """The MLflow run, written through the client: the fluent `start_run` would also probe
+    for notebooks and git (IPython alone is a 0.5 s import), for tags no one reads here."""
+    import getpass
+    import time
+
+    from mlflow.entities import Metric, Param, RunStatus
+
+    client = mlflow.MlflowClient()
+    run_id = client.create_run(experiment_id, run_name=run_name, tags={
+        "mlflow.user": os.environ.get("METAFLOW_USER") or getpass.getuser(), "mlflow.source.type": "JOB",
+        "mlflow.source.name": "hokusai", **tags}).info.run_id
+    try:
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                         params=[Param(k, str(v)) for k, v in params.items()])
         inputs = []
         if training_data is not None:
             inputs.append(_dataset_input(training_data, "training_data", target, None, "training"))
         for name, frame, digest in datasets:  # each contribution, its content hash as the digest
             inputs.append(_dataset_input(frame, name, target, digest, "contribution"))
         if inputs:
-            mlflow.MlflowClient().log_inputs(run.info.run_id, datasets=inputs)
+            client.log_inputs(run_id, datasets=inputs)
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in artifacts.items():
                 (Path(tmp) / name).write_bytes(data)
-            mlflow.log_artifacts(tmp)
+            client.log_artifacts(run_id, tmp)
         features = [c for c in (training_data.columns if training_data is not None else []) if c != target]
+        mlflow.set_experiment(experiment_id=experiment_id)  # where Model.log puts a logged model
         for name, model in models.items():
-            _log_model(mlflow, name, model, training_data[features].head(5) if features else None)
-    return run.info.run_id
+            _log_model(run_id, name, model, training_data[features].head(5) if features else None)
+    except BaseException:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return run_id
 
 
 #: MLflow column types by numpy dtype kind (what `mlflow.data.from_pandas` would infer).
@@ -289,13 +306,13 @@ class _StoredSkops:
         _PythonEnv.current().to_yaml(str(folder / "python_env.yaml"))
 
 
-def _log_model(mlflow: Any, name: str, model: dict[str, Any], example: Any) -> None:
+def _log_model(run_id: str, name: str, model: dict[str, Any], example: Any) -> None:
     """A model in MLflow's scikit-learn format from its stored skops bytes (safe to load),
     with a signature from an input example and the model's own benchmark predictions."""
     from mlflow.models import Model, infer_signature
 
     signature = infer_signature(example, model["y_pred"][: len(example)]) if example is not None else None
-    Model.log(None, _StoredSkops(model["data"], model["trusted_types"]), name=name, signature=signature)
+    Model.log(None, _StoredSkops(model["data"], model["trusted_types"]), name=name, signature=signature, run_id=run_id)
 
 
 def log_run(

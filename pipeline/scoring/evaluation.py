@@ -78,29 +78,33 @@ def score(
     """Every metric in config.METRICS (plus custom ones). Binary: precision/recall/F1 of the
     positive class (the second of the sorted classes), AUROC of its probability.
     Multiclass: precision/recall/F1 averaged by `average` (macro or weighted), AUROC
-    one-vs-rest macro. Log loss over the model's probabilities for `classes`."""
-    from sklearn import metrics
+    one-vs-rest macro. Log loss over the model's probabilities for `classes`.
+
+    The definitions are the paired bootstrap's (`weighted_metric`, every row counted once),
+    so a point estimate and its resamples are computed the same way; they equal
+    scikit-learn's (tested against it), and scoring imports numpy only."""
+    import numpy as np
+
+    from pipeline.scoring.bootstrap import weighted_metric
 
     check_classes(y_true, classes)
-    binary = len(classes) == 2
-    kw: dict[str, Any] = {"pos_label": classes[1], "average": "binary"} if binary else {"average": average}
-    auroc = (
-        metrics.roc_auc_score(y_true, proba[:, 1])
-        if binary
-        else metrics.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes)
-    )
-    values = {
-        "accuracy": metrics.accuracy_score(y_true, y_pred),
-        "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
-        "precision": metrics.precision_score(y_true, y_pred, zero_division=0, **kw),
-        "recall": metrics.recall_score(y_true, y_pred, zero_division=0, **kw),
-        "f1": metrics.f1_score(y_true, y_pred, zero_division=0, **kw),
-        "auroc": auroc,
-        "log_loss": metrics.log_loss(y_true, proba, labels=classes),
-    }
+    once = np.ones((1, len(y_true)))
+    values = {metric: weighted_metric(metric, once, y_true, y_pred, proba, classes, average)[0]
+              for metric in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auroc")}
+    values["log_loss"] = log_loss(y_true, proba, classes)
     for metric, function in custom:
         values[metric.name] = function(y_true, y_pred, proba)
     return {name: float(value) for name, value in values.items()}
+
+
+def log_loss(y_true: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float:
+    """Mean negative log of each row's probability for its true class, clipped to [eps,
+    1 - eps] as scikit-learn does (`proba`'s columns are the sorted `classes`)."""
+    import numpy as np
+
+    eps = np.finfo(proba.dtype).eps
+    column = np.searchsorted(np.array(sorted(classes)), y_true)
+    return float(np.mean(-np.log(np.clip(proba, eps, 1 - eps)[np.arange(len(y_true)), column])))
 
 
 def score_predictions(

@@ -187,8 +187,14 @@ def test_artifacts_load_without_the_pipeline_package(project_run, tmp_path):
 def test_artifacts_a_step_only_read_are_stored_once(project_run):
     """A step that reads a table without changing it passes the stored copy down: the same
     blob (same sha) in every later task, not a second pickled and gzipped copy."""
-    _, run = project_run
-    tasks = {step.id: step.task for step in run}
+    from metaflow import Run
+
+    from pipeline.runs.runner import use_project
+
+    project, run = project_run
+    use_project(project)  # an in-process CLI test may have pointed the Client at another project
+    run = Run(run.pathspec)
+    tasks = {name: run[name].task for name in STEPS}
     start_sha = tasks["start"]["inputs"].sha
     assert all(tasks[s]["inputs"].sha == start_sha for s in ("load_baseline_model", "integrate_contributed_data", "end"))
     made = tasks["integrate_contributed_data"]["training_data"].sha
