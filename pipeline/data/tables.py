@@ -333,8 +333,9 @@ def _row_digests(part: Any, columns: list[Any]) -> list[bytes]:
         if isinstance(run, tuple):
             block = _fixed_block(part, *run)
             width, data = block.shape[1], block.tobytes()
-            if len(runs) == 1:
-                return [sha(data[i:i + width]).digest() for i in range(0, len(data), width)]
+            if len(runs) == 1:  # slices of a memoryview: no copy of each row's bytes
+                view = memoryview(data)
+                return [sha(view[i:i + width]).digest() for i in range(0, len(data), width)]
             parts.append([data[i:i + width] for i in range(0, len(data), width)])
         else:
             parts.append(run)
