@@ -149,7 +149,9 @@ def config_text(example: Example) -> str:
             comment = KEY_COMMENTS.get(section, {}).get(key) or (described[:1].lower() + described[1:]) \
                 or "see the Configuration section of the README"
             value = values[section][key]
-            if value is None:
+            if value == {}:  # an empty table written out would clash with [section.key.NAME] tables added later
+                text = f"# {key} = {{}}"
+            elif value is None:
                 shown = UNSET_EXAMPLES.get(key)
                 text = f"# {key} = {toml_value(shown) if shown is not None else ''}".rstrip()
             else:
