@@ -181,6 +181,15 @@ def step_rows(run: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def run_start(run: Any) -> datetime:
+    """When a run started: its `start` task's creation. (The run's own `created_at` moves
+    each time a tag is added, and hokusai tags a run at launch and when it fails, so a failed
+    run would seem to start after its last task ended.)"""
+    step = _step(run, "start")
+    tasks = list(step) if step is not None else []
+    return min(t.created_at for t in tasks) if tasks else run.created_at
+
+
 def run_end(run: Any, status: str) -> datetime | None:
     """When a run ended: its finish time, or for a failed run the end of its last task."""
     if status == SUCCESSFUL:
@@ -405,9 +414,9 @@ def inspect_report(run: Any, project_dir: Path | None = None) -> dict[str, Any]:
         "pathspec": run.pathspec,
         "status": status,
         "resumed_from": resumed_from(run),
-        "started_at": iso(run.created_at),
+        "started_at": iso(run_start(run)),
         "finished_at": iso(finished),
-        "duration_s": seconds(run.created_at, finished),
+        "duration_s": seconds(run_start(run), finished),
         "dry_run": artifact(run, "dry_run"),
         "contrib_files": [s for s in (contrib_files or "").split(",") if s.strip()],
         "code_version": artifact(run, "code_version"),
@@ -441,9 +450,9 @@ def run_row(run: Any) -> dict[str, Any]:
         "run_id": run.id,
         "pathspec": run.pathspec,
         "status": status,
-        "started_at": iso(run.created_at),
+        "started_at": iso(run_start(run)),
         "finished_at": iso(ended),
-        "duration_s": seconds(run.created_at, ended),
+        "duration_s": seconds(run_start(run), ended),
         "dry_run": artifact(run, "dry_run"),
         "deltaone_bps": delta.deltaone_bps if delta is not None else None,
         "gate_passed": delta.passed if delta is not None else None,

@@ -95,6 +95,8 @@ def test_steps_of_a_failed_run_and_its_failure():
         ("train_new_model", "failed"), *[(name, "not reached") for name in STEPS[4:]]]
     assert steps[0]["duration_s"] == 2.0 and steps[0]["cloned"] is False
     assert report.run_status(run, steps) == "failed"
+    run.created_at = T0 + timedelta(hours=1)  # a tag added later moves the run's own created_at
+    assert report.run_start(run) == run["start"][0].created_at
     failure = report.failure(run, steps, Path("my project"))
     assert failure == {
         "step": "train_new_model", "task": "F/42/train_new_model/4", "exception_type": "builtins.ValueError",
@@ -331,7 +333,7 @@ def failed(tmp_path_factory):
     assert invoke("init", str(project)).exit_code == 0
     toml = project / "hokusai.toml"
     text = toml.read_text().replace("min_improvement_bps = 100 ", "min_improvement_bps = 5000 ", 1)
-    text = re.sub(r"^custom_metrics = \{\}", 'custom_metrics = {flaky = {function = "flaky_metric:flaky"}}', text,
+    text = re.sub(r"^# custom_metrics = \{\}", 'custom_metrics = {flaky = {function = "flaky_metric:flaky"}}', text,
                   count=1, flags=re.M)
     assert "flaky_metric:flaky" in text and "min_improvement_bps = 5000" in text
     toml.write_text(text)
@@ -360,6 +362,8 @@ def test_failed_run_says_which_step_and_how_to_resume(failed):
     assert f"  hokusai resume {run_id} --project {project}\n" in out
     doc = json.loads(invoke("inspect", run_id, "--project", str(project), "--json").stdout)
     assert doc["status"] == "failed" and doc["verdict"] is None and doc["mlflow"] is None
+    # the run starts with its start task (its created_at moves when the failed tag is added)
+    assert doc["started_at"] == doc["steps"][0]["started_at"] and doc["duration_s"] > 1
     failure = doc["failure"]
     assert (failure["step"], failure["exception_type"], failure["bad_input"]) == (
         "evaluate_on_benchmark", "builtins.RuntimeError", False)
