@@ -85,14 +85,15 @@ class HokusaiEvaluationFlow(FlowSpec):
 
     @step
     def load_baseline_model(self):
-        """Load the baseline from its skops file, or train it from the base data."""
+        """Load and check the baseline's skops file; with none, the base data it will be
+        trained on (the fit happens in train_new_model, with every other fit)."""
         from pipeline.modelling.baseline import prepare_baseline
         from pipeline.runs import artifacts as a
 
         files = self.project_files
         baseline = prepare_baseline(a.settings(self.settings), files["base"], files["baseline_model"])
         self.baseline_model_bytes, self.baseline_info = baseline.model_bytes, a.plain(baseline.info)
-        self.schema, self.base_data = a.plain(baseline.schema), baseline.base_data
+        self.schema, self.base_data, self.classes = a.plain(baseline.schema), baseline.base_data, baseline.classes
         self.next(self.integrate_contributed_data)
 
     @step
@@ -103,7 +104,7 @@ class HokusaiEvaluationFlow(FlowSpec):
 
         settings = a.settings(self.settings)
         integration, self.benchmark_data = integrate_contributed_data(
-            a.inputs(self.inputs), a.schema(self.schema), self.baseline_info["classes"], self.base_data, settings.data
+            a.inputs(self.inputs), a.schema(self.schema), self.classes, self.base_data, settings.data
         )
         self.training_data = integration.training_data
         self.contributions = a.plain(integration.contributions)
@@ -113,24 +114,30 @@ class HokusaiEvaluationFlow(FlowSpec):
     @resources(cpu=2, memory=8192)  # requests on Kubernetes/Batch (--with); no effect on a laptop
     @step
     def train_new_model(self):
-        """Same estimator, hyper-parameters and seed as the baseline, on base + contributed rows;
-        both models' benchmark predictions and the attribution's retrainings, here where
-        scikit-learn and the models are loaded (no later step loads a model)."""
+        """Every fit of the run, where scikit-learn is loaded once: the baseline when it is
+        trained from the base data; the candidate (same estimator, hyper-parameters and seed,
+        on base + contributed rows); both models' benchmark predictions; the attribution's
+        retrainings. No later step loads a model."""
         from pathlib import Path
 
+        from pipeline.modelling.baseline import baseline_for_training
         from pipeline.modelling.models import stored_types
         from pipeline.modelling.training import predict, train_candidate
         from pipeline.runs import artifacts as a
         from pipeline.scoring.delta import attribute_by_retraining
 
-        schema = a.schema(self.schema)
-        baseline = a.model(self.baseline_model_bytes, "baseline")
+        schema, settings = a.schema(self.schema), a.settings(self.settings)
+        baseline, self.baseline_model_bytes, baseline_info = baseline_for_training(
+            self.baseline_model_bytes, a.model_info(self.baseline_info) if self.baseline_info else None,
+            self.base_data, schema, settings.model, settings.evaluation.seed,
+        )
+        self.baseline_info = a.plain(baseline_info)
         candidate, self.candidate_model_bytes, candidate_info = train_candidate(
-            baseline, a.model_info(self.baseline_info), self.training_data, schema,
+            baseline, baseline_info, self.training_data, schema,
         )
         self.candidate_info = a.plain(candidate_info)
         self.predictions = {
-            "y_true": self.benchmark_data[schema.target].to_numpy(), "classes": self.baseline_info["classes"],
+            "y_true": self.benchmark_data[schema.target].to_numpy(), "classes": self.classes,
             "baseline": predict(baseline, self.benchmark_data, schema),
             "candidate": predict(candidate, self.benchmark_data, schema),
         }
@@ -138,7 +145,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         self.model_types = {"baseline.skops": stored_types(self.baseline_model_bytes),
                             "candidate.skops": stored_types(self.candidate_model_bytes)}
         self.attribution_values = a.plain(attribute_by_retraining(
-            a.settings(self.settings), baseline, self.predictions, self.training_data, self.benchmark_data, schema,
+            settings, baseline, self.predictions, self.training_data, self.benchmark_data, schema,
             a.contributions(self.contributions), str(Path(self.project_dir).resolve()),
         ))
         self.next(self.evaluate_on_benchmark)

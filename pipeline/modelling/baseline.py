@@ -42,13 +42,7 @@ def load_baseline_model(
     """Load `model_file` (name, bytes) when given, else fit the configured estimator on
     `base`. Returns the model, its stored bytes and its info."""
     if model_file is None:
-        if base[schema.target].nunique() < 2:
-            from pipeline.errors import DataError
-
-            raise DataError(
-                f"The base data holds a single class in {schema.target!r}; a classifier needs at "
-                "least two: add rows of the other classes."
-            )
+        _check_trainable(base, schema)
         model = fit(spec.estimator, dict(spec.params), seed, base[list(schema.features)], base[schema.target])
         data = dump_model(model)
         info = ModelInfo(f"trained:{spec.estimator}", spec.estimator, sha256_hex(data), _classes(model), len(base))
@@ -66,6 +60,16 @@ def load_baseline_model(
     _check_predicts(model, base[list(schema.features)].to_numpy()[:1], name)
     return model, data, ModelInfo(f"file:{PurePath(name).name}", estimator_name(model), sha256_hex(data),
                                   _classes(model), None)
+
+
+def _check_trainable(base: pd.DataFrame, schema: Schema) -> None:
+    if base[schema.target].nunique() < 2:
+        from pipeline.errors import DataError
+
+        raise DataError(
+            f"The base data holds a single class in {schema.target!r}; a classifier needs at "
+            "least two: add rows of the other classes."
+        )
 
 
 def _check_predicts(model: Any, rows: Any, name: str) -> None:
@@ -90,16 +94,24 @@ def _check_predicts(model: Any, rows: Any, name: str) -> None:
 
 @dataclass(frozen=True)
 class Baseline:
+    """What `load_baseline_model` knows. A baseline trained from the base data is fitted in
+    `train_new_model` (`baseline_for_training`), where scikit-learn is loaded anyway: until
+    then `model`, `model_bytes` and `info` are None, and `classes` are what the fit will give
+    (the sorted labels of the base data)."""
+
     model: Any
-    model_bytes: bytes
-    info: ModelInfo
+    model_bytes: bytes | None
+    info: ModelInfo | None
     schema: Schema
     base_data: Any  # pd.DataFrame, schema columns
+    classes: list[Any]
 
 
 def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_file: tuple[str, bytes] | None) -> Baseline:
-    """Step `load_baseline_model`: read the base data, fix the schema, load `model_file` or
-    train on the base data."""
+    """Step `load_baseline_model`: read the base data, fix the schema, load and check
+    `model_file`; with no file, check the base data can train one (fitted later)."""
+    import numpy as np
+
     from pipeline.data.contributions import conform
     from pipeline.data.tables import read_table
 
@@ -107,7 +119,19 @@ def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_fil
     raw = read_table(name, data, settings.data.max_rows)
     schema = resolve_schema(raw, settings.model, name)
     base = conform(raw, schema, name, classes=None)
-    model, model_bytes, info = load_baseline_model(
-        model_file, base, schema, settings.model, settings.evaluation.seed
-    )
-    return Baseline(model, model_bytes, info, schema, base)
+    if model_file is not None:
+        model, model_bytes, info = load_baseline_model(model_file, base, schema, settings.model, settings.evaluation.seed)
+        return Baseline(model, model_bytes, info, schema, base, info.classes)
+    _check_trainable(base, schema)
+    labels = np.unique(base[schema.target].to_numpy())  # what a fit's classes_ will be
+    return Baseline(None, None, None, schema, base, [c.item() if hasattr(c, "item") else c for c in labels])
+
+
+def baseline_for_training(
+    model_bytes: bytes | None, info: ModelInfo | None, base: pd.DataFrame, schema: Schema, spec: ModelSection, seed: int,
+) -> tuple[Any, bytes, ModelInfo]:
+    """Step `train_new_model`, first: the baseline as a model. The stored file's (checked
+    again as it is loaded), or the configured estimator fitted on `base` now."""
+    if model_bytes is None:
+        return load_baseline_model(None, base, schema, spec, seed)
+    return load_model(model_bytes, "baseline"), model_bytes, info

@@ -24,11 +24,13 @@ RUNS_SCHEMA = "hokusai.runs/v1"
 SUCCESSFUL, FAILED, KILLED, RUNNING, NOT_REACHED = "successful", "failed", "killed", "running", "not reached"
 STDERR_TAIL_LINES = 12
 
-#: Which step writes each artifact the report reads (read only once that step succeeded).
-PRODUCER = {
+#: Which step writes each artifact the report reads (read only once that step succeeded);
+#: with two, the later one's value wins when it is there (a baseline trained from the base
+#: data is known from `train_new_model` on; one from a file already at `load_baseline_model`).
+PRODUCER: dict[str, str | tuple[str, ...]] = {
     "settings": "start", "dry_run": "start", "contrib_files": "start", "project_dir": "start",
     "code_version": "start",
-    "baseline_info": "load_baseline_model",
+    "baseline_info": ("train_new_model", "load_baseline_model"),
     "contributions": "integrate_contributed_data",
     "candidate_info": "train_new_model",
     "benchmark_info": "evaluate_on_benchmark",
@@ -214,12 +216,14 @@ def run_status(run: Any, steps: list[dict[str, Any]] | None = None) -> str:
 def artifact(run: Any, name: str) -> Any | None:
     """Artifact `name` from the step that writes it, or None when that step has not
     succeeded (a failed or unfinished run)."""
-    task = _task(run, PRODUCER[name])
-    if task is None or not task.successful:
-        return None
     from pipeline.runs.artifacts import rebuild
 
-    return rebuild(name, getattr(task.data, name, None))
+    producers = PRODUCER[name]
+    for step in (producers,) if isinstance(producers, str) else producers:
+        task = _task(run, step)
+        if task is not None and task.successful and getattr(task.data, name, None) is not None:
+            return rebuild(name, getattr(task.data, name))
+    return None
 
 
 def _ci(obj: Any) -> dict[str, Any] | None:

@@ -364,6 +364,8 @@ def test_failed_run_says_which_step_and_how_to_resume(failed):
     assert doc["status"] == "failed" and doc["verdict"] is None and doc["mlflow"] is None
     # the run starts with its start task (its created_at moves when the failed tag is added)
     assert doc["started_at"] == doc["steps"][0]["started_at"] and doc["duration_s"] > 1
+    # the baseline is trained (with every fit) in train_new_model, which finished
+    assert doc["baseline"]["source"] == "trained:logistic_regression" and doc["baseline"]["training_rows"] > 0
     failure = doc["failure"]
     assert (failure["step"], failure["exception_type"], failure["bad_input"]) == (
         "evaluate_on_benchmark", "builtins.RuntimeError", False)
