@@ -99,6 +99,15 @@ class EvaluationSection(_Section):
     custom_metrics: dict[str, CustomMetricSection] = Field(
         default_factory=dict, description="Metrics of your own: [evaluation.custom_metrics.NAME] with function, direction, bounded.")
 
+    @field_validator("custom_metrics")
+    @classmethod
+    def _no_built_in_name(cls, metrics: dict[str, CustomMetricSection]) -> dict[str, CustomMetricSection]:
+        taken = [name for name in metrics if name in METRICS]
+        if taken:  # it would silently replace the built-in one in every table and in the evidence
+            raise ValueError(f"{', '.join(map(repr, taken))} is the name of a built-in metric; give the custom metric "
+                             "another name")
+        return metrics
+
 
 class AttestationSection(_Section):
     network: Literal["local", "sepolia", "mainnet"] = Field(
@@ -198,7 +207,8 @@ class Settings(_Section):
         custom = self.evaluation.custom_metrics.get(name)
         if name in PRIMARY_METRICS or (custom is not None and custom.bounded and custom.direction == "higher"):
             return self
-        allowed = ", ".join([*PRIMARY_METRICS, *self.evaluation.custom_metrics])
+        eligible = [n for n, m in self.evaluation.custom_metrics.items() if m.bounded and m.direction == "higher"]
+        allowed = ", ".join([*PRIMARY_METRICS, *eligible])
         raise ValueError(
             f"model.primary_metric {name!r} must be bounded in [0, 1] with higher = better "
             f"(scores go on chain in bps); use one of {allowed}"

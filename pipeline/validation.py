@@ -51,12 +51,16 @@ def check_run(project_dir: Path, contrib: list[str], dry_run: bool, config_file:
     """The CLI's check before launching a run, so bad input fails before any run exists: what
     the flow's `start` checks (`prepare_run`: settings, wallets, the base header against the
     features and target, every contributed file), then the estimator's params (`check_params`,
-    else checked only when the flow trains the baseline). Returns the `--contrib` specs to pass
+    else checked only when the flow trains the baseline) and the custom metrics' imports.
+    Returns the `--contrib` specs to pass
     to the flow (`flow_contribs`)."""
     from pipeline.data.inputs import flow_contribs, prepare_run
 
+    from pipeline.scoring.evaluation import custom_metrics
+
     settings, _ = prepare_run(project_dir, contrib, dry_run, config_file)
     check_params(settings)
+    custom_metrics(settings.evaluation, str(project_dir.resolve()))  # each importable, as the flow will import it
     return flow_contribs(project_dir, contrib)
 
 

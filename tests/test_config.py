@@ -205,6 +205,29 @@ def test_target_listed_as_feature_is_refused(tmp_path: Path) -> None:
     )
 
 
+def test_a_custom_metric_may_not_take_a_built_in_name(tmp_path: Path) -> None:
+    write_config(tmp_path, '[evaluation.custom_metrics.accuracy]\nfunction = "m:acc"\n')
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, environ={})
+
+    assert str(caught.value) == (
+        "Invalid configuration in hokusai.toml: evaluation.custom_metrics: 'accuracy' is the name of a "
+        "built-in metric; give the custom metric another name (got {'accuracy': {'function': 'm:acc'}})."
+    )
+
+
+def test_an_unbounded_custom_metric_is_not_offered_as_primary(tmp_path: Path) -> None:
+    write_config(tmp_path, '[model]\nprimary_metric = "cost"\n[evaluation.custom_metrics.cost]\nfunction = "m:cost"\n'
+                 'direction = "lower"\n[evaluation.custom_metrics.hits]\nfunction = "m:hits"\n')
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, environ={})
+
+    assert "use one of accuracy, balanced_accuracy, precision, recall, f1, auroc, hits" in str(caught.value)
+    assert ", cost" not in str(caught.value)
+
+
 def test_config_hash_is_stable_and_follows_the_seed(tmp_path: Path) -> None:
     first = config_hash(load_settings(tmp_path, environ={}))
     again = config_hash(load_settings(tmp_path, environ={}))
