@@ -273,8 +273,6 @@ def conform(
     hint = DROP_HINT if droppable else ""
     columns: dict[str, Any] = {}
     block = _finite_block(frame, schema.features)
-    if block is not None:  # the common case, checked as one array; else column by column (for the sentence)
-        columns = dict(zip(schema.features, block.T))
     for column in [] if block is not None else schema.features:
         values = frame[column]
         numeric = _numbers(values)
@@ -304,6 +302,10 @@ def conform(
         columns[schema.target] = np.asarray(classes)[as_text.map(lookup).to_numpy(dtype=int)]
     else:
         columns[schema.target] = labels.reset_index(drop=True)
+    if block is not None:  # the features' own block (column-major, as pandas keeps it): no copy
+        out = pd.DataFrame(block, columns=list(schema.features), copy=False)
+        out[schema.target] = columns[schema.target]
+        return out
     return pd.DataFrame(columns)  # one consolidation, index 0..n-1
 
 
@@ -315,7 +317,7 @@ def _finite_block(frame: pd.DataFrame, features: tuple[str, ...]) -> Any:
 
     if not features or any(frame[c].dtype.kind not in "fiu" for c in features):
         return None
-    block = frame[list(features)].to_numpy(dtype=np.float64, copy=True)
+    block = np.asfortranarray(frame[list(features)].to_numpy(dtype=np.float64, copy=True))
     if not np.isfinite(block).all():
         return None
     block += 0.0  # -0.0 -> 0.0: one value, as in the content hash

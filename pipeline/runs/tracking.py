@@ -257,18 +257,28 @@ def _dataset_input(frame: Any, name: str, target: str | None, digest: str | None
     from mlflow.types import ColSpec, Schema
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-    from mlflow.data.digest_utils import compute_pandas_digest
-
     columns = [ColSpec(_COLUMN_TYPES.get(dtype.kind, "string"), str(column), required=not frame[column].hasnans)
                for column, dtype in frame.dtypes.items()]
     source = CodeDatasetSource(tags={})
     dataset = Dataset(
-        name=name, digest=digest or compute_pandas_digest(frame), source_type=source._get_source_type(),
+        name=name, digest=digest or _frame_digest(frame), source_type=source._get_source_type(),
         source=source.to_json(), schema=json.dumps({"mlflow_colspec": Schema(columns).to_dict()}),
         profile=json.dumps({"num_rows": len(frame), "num_elements": int(frame.size)}),
     )
     return DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]
                         + ([InputTag("mlflow.data.targets", target)] if target else []))
+
+
+def _frame_digest(frame: Any) -> str:
+    """8 hex digits naming a table's rows in order: sha256 of pandas' vectorised row hashes
+    (MLflow's own `compute_pandas_digest` converts every cell in Python: 8 s at 1M rows)."""
+    import hashlib
+
+    import pandas as pd
+
+    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    names = "\x1f".join(map(str, frame.columns)).encode()
+    return hashlib.sha256(names + b"\n" + rows.tobytes()).hexdigest()[:8]
 
 
 class _StoredSkops:
