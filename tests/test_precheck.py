@@ -97,13 +97,13 @@ def test_good_params_and_a_baseline_file_pass_the_precheck() -> None:
 def test_a_custom_metric_that_cannot_be_imported_fails_before_any_run(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     with (project / "hokusai.toml").open("a") as toml:
-        toml.write('\n[evaluation.custom_metrics.recall_of_1]\nfunction = "my_metrics:recall_of_1"\n')
+        toml.write('\n[evaluation.custom_metrics.recall_of_1]\nfunction = "nowhere_metrics:recall_of_1"\n')
 
     result = invoke("run", "--project", str(project), "--contrib", f"data/contrib_alice.csv:{ALICE}")
 
     assert result.exit_code == 2
     assert flat(result.stderr) == (
-        "Error: Custom metric 'my_metrics:recall_of_1' cannot be imported (No module named 'my_metrics'); give "
+        "Error: Custom metric 'nowhere_metrics:recall_of_1' cannot be imported (No module named 'nowhere_metrics'); give "
         "module:function on the project's Python path.")
     assert_no_run(project)
 
