@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import CONFIG_FILE, Settings, load_settings
-from pipeline.data.contributions import ContributionFile, Inputs, Integration, load_contribution, normalise_wallet
+from pipeline.data.contributions import ContributionFile, Integration, load_contribution, normalise_wallet
 from pipeline.data.inputs import contribution_name, demo_overrides, find_contribution, read_project_file
 from pipeline.errors import DataError, ModelError
-from pipeline.modelling.models import load_model, make_estimator
+from pipeline.modelling.models import make_estimator
 
 
 @dataclass(frozen=True)
@@ -64,18 +64,6 @@ def check_run(project_dir: Path, contrib: list[str], dry_run: bool, config_file:
     return flow_contribs(project_dir, contrib)
 
 
-def project_classes(settings: Settings, inputs: Inputs, base: Any, schema: Any) -> list[Any]:
-    """The classes the baseline knows, without training it: those of the configured model
-    file, else the sorted labels of the base data (what training would give)."""
-    import numpy as np
-
-    if inputs.baseline_model is not None:
-        name, data = inputs.baseline_model
-        model = load_model(data, name)
-        return [c.item() if hasattr(c, "item") else c for c in model.classes_]
-    return [c.item() if hasattr(c, "item") else c for c in np.unique(base[schema.target].to_numpy())]
-
-
 def validate_contributions(
     project_dir: Path,
     files: list[str],
@@ -91,7 +79,8 @@ def validate_contributions(
     as in a run (`find_contribution`: the current folder, then the project folder) and named
     as in a run (`contribution_name`); nothing is written."""
     from pipeline.data.contributions import conform, integrate_contributions, select_columns
-    from pipeline.data.tables import read_table, resolve_schema
+    from pipeline.data.tables import read_table
+    from pipeline.modelling.baseline import prepare_baseline
 
     demo = config_file is None and not (project_dir / CONFIG_FILE).is_file()
     settings = load_settings(project_dir, overrides=demo_overrides() if demo else {}, config_file=config_file)
@@ -104,11 +93,8 @@ def validate_contributions(
     base_file = read_project_file(project_dir, data.base, "data.base")
     benchmark_file = read_project_file(project_dir, data.benchmark, "data.benchmark")
     model_file = read_project_file(project_dir, data.baseline_model, "data.baseline_model") if data.baseline_model else None
-    inputs = Inputs(base_file, benchmark_file, model_file, ())
-    raw_base = read_table(base_file[0], base_file[1], data.max_rows)
-    schema = resolve_schema(raw_base, settings.model, base_file[0])
-    base = conform(raw_base, schema, base_file[0], classes=None)
-    classes = project_classes(settings, inputs, base, schema)
+    baseline = prepare_baseline(settings, base_file, model_file)  # as `load_baseline_model`: no training
+    schema, base, classes = baseline.schema, baseline.base_data, baseline.classes
     benchmark = conform(read_table(*benchmark_file, data.max_rows), schema, benchmark_file[0], classes)
     loaded, redacted = [], []
     for path in files:

@@ -96,10 +96,9 @@ def _check_predicts(model: Any, rows: Any, name: str) -> None:
 class Baseline:
     """What `load_baseline_model` knows. A baseline trained from the base data is fitted in
     `train_new_model` (`baseline_for_training`), where scikit-learn is loaded anyway: until
-    then `model`, `model_bytes` and `info` are None, and `classes` are what the fit will give
-    (the sorted labels of the base data)."""
+    then `model_bytes` and `info` are None, and `classes` are what the fit will give (the
+    sorted labels of the base data)."""
 
-    model: Any
     model_bytes: bytes | None
     info: ModelInfo | None
     schema: Schema
@@ -120,11 +119,11 @@ def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_fil
     schema = resolve_schema(raw, settings.model, name)
     base = conform(raw, schema, name, classes=None)
     if model_file is not None:
-        model, model_bytes, info = load_baseline_model(model_file, base, schema, settings.model, settings.evaluation.seed)
-        return Baseline(model, model_bytes, info, schema, base, info.classes)
+        _, model_bytes, info = load_baseline_model(model_file, base, schema, settings.model, settings.evaluation.seed)
+        return Baseline(model_bytes, info, schema, base, info.classes)
     _check_trainable(base, schema)
     labels = np.unique(base[schema.target].to_numpy())  # what a fit's classes_ will be
-    return Baseline(None, None, None, schema, base, [c.item() if hasattr(c, "item") else c for c in labels])
+    return Baseline(None, None, schema, base, [c.item() if hasattr(c, "item") else c for c in labels])
 
 
 def baseline_for_training(

@@ -72,13 +72,6 @@ def model_info(data: dict[str, Any]) -> ModelInfo:
     return ModelInfo(**data)
 
 
-def model(data: bytes, name: str) -> Any:
-    """A model from its stored skops bytes (the same checks as any model file)."""
-    from pipeline.modelling.models import load_model
-
-    return load_model(data, name)
-
-
 def contributions(data: list[dict[str, Any]]) -> list[Contribution]:
     from pipeline.data.contributions import Contribution
 

@@ -193,6 +193,14 @@ def compare(
     )
 
 
+def primary_custom_metric(settings: Settings, project_dir: str | None) -> Any:
+    """The primary metric's function when it is a custom metric, else None (built-in)."""
+    from pipeline.scoring.evaluation import load_metric
+
+    custom = settings.evaluation.custom_metrics.get(settings.model.primary_metric)
+    return load_metric(custom.function, project_dir) if custom else None
+
+
 def attribute_by_retraining(
     settings: Settings, baseline_model: Any, predictions: dict[str, Any], training_data: pd.DataFrame,
     benchmark_data: pd.DataFrame, schema: Schema, contributions: list[Contribution], project_dir: str | None = None,
@@ -204,13 +212,12 @@ def attribute_by_retraining(
     configured method is row share (nothing to retrain)."""
     from pipeline.modelling.training import fit_clone, predict
     from pipeline.scoring.attribution import attribute
-    from pipeline.scoring.evaluation import load_metric, score
+    from pipeline.scoring.evaluation import score
 
     ev, metric = settings.evaluation, settings.model.primary_metric
     if ev.attribution == "row_share":
         return None
-    custom = ev.custom_metrics.get(metric)
-    custom_fn = load_metric(custom.function, project_dir) if custom else None
+    custom_fn = primary_custom_metric(settings, project_dir)
     y, classes = predictions["y_true"], predictions["classes"]
 
     def bps(p: dict[str, Any]) -> int:
@@ -246,11 +253,9 @@ def compare_and_output_delta(
     """Step `compare_and_output_delta`: bootstrap CI of the primary metric from the per-row
     predictions, then `compare` (the attribution's retrainings ran in `train_new_model`)."""
     from pipeline.scoring.bootstrap import paired_bootstrap
-    from pipeline.scoring.evaluation import load_metric
 
     ev, metric = settings.evaluation, settings.model.primary_metric
-    custom = ev.custom_metrics.get(metric)
-    custom_fn = load_metric(custom.function, project_dir) if custom else None
+    custom_fn = primary_custom_metric(settings, project_dir)
     lower = LOWER_IS_BETTER | {n for n, m in ev.custom_metrics.items() if m.direction == "lower"}
     ci = None
     if ev.bootstrap_samples:
