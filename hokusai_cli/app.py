@@ -9,12 +9,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from hokusai_cli import attest, evaluate, init, inspect, publish, validate
+from hokusai_cli import attest, evaluate, init, inspect, publish, reproduce, validate
 from hokusai_cli.common import state
 from pipeline import __version__
 
 EXIT_CODES = """Exit codes: 0 success (a failed gate is still a successful evaluation),
-1 the gate failed under --fail-on-gate or `verify` found a mismatch, 2 bad input or usage,
+1 the gate failed under --fail-on-gate, `verify` found a mismatch or `reproduce` a difference, 2 bad input or usage,
 3 the flow failed, 130 interrupted (Ctrl-C)."""
 
 app = typer.Typer(
@@ -55,6 +55,7 @@ app.command()(inspect.inspect)
 app.command()(inspect.runs)
 app.command()(inspect.resume)
 app.command()(inspect.track)
+app.command()(reproduce.reproduce)
 app.command()(attest.attest)
 app.command()(attest.verify)
 app.command()(publish.publish)

@@ -254,6 +254,7 @@ def _from_run(project: Path, ref: str | None, network: str | None, chain_id: int
         baseline_commitment=baseline_commitment or settings.baseline_commitment,
         cost=cost.to_json(),
         model_name=settings.model_name,
+        environment=getattr(run.data, "environment", None),
     )
 
 

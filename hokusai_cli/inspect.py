@@ -156,6 +156,10 @@ def render_inspect(report: dict[str, Any]) -> Any:
         inputs.append(f"Candidate: trained on {c['training_rows']} rows, sha256 {c['sha256']}")
     if report["attestation_hash"]:
         inputs.append(f"Attestation hash: {report['attestation_hash']}")
+    if report.get("environment"):
+        from pipeline.runs.provenance import describe
+
+        inputs.append(f"Fitted with: {describe(report['environment'])}")
     if report["mlflow"]:
         inputs.append(render.tracking_line(report["mlflow"], report["run_id"]))
     parts += [Text(line) for line in inputs]

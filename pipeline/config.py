@@ -271,10 +271,16 @@ def load_settings(
     path = config_file or project_dir / CONFIG_FILE
     from_file: dict[str, Any] = {}
     if path.is_file():
-        try:
-            from_file = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} is not valid TOML ({exc}); fix the syntax.") from None
+        if path.suffix == ".json":  # the recorded settings of a run, as `hokusai reproduce` writes them
+            try:
+                from_file = json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path} is not valid JSON ({exc}); fix the syntax.") from None
+        else:
+            try:
+                from_file = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path} is not valid TOML ({exc}); fix the syntax.") from None
     elif config_file is not None:
         raise ConfigError(f"Config file {path} does not exist; pass an existing file.")
     env = _env_overrides(dict(os.environ if environ is None else environ))

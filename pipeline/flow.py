@@ -124,6 +124,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         from pipeline.modelling.models import stored_types
         from pipeline.modelling.training import predict, train_candidate
         from pipeline.runs import artifacts as a
+        from pipeline.runs.provenance import environment
         from pipeline.scoring.delta import attribute_by_retraining
 
         schema, settings = a.schema(self.schema), a.settings(self.settings)
@@ -148,6 +149,7 @@ class HokusaiEvaluationFlow(FlowSpec):
             settings, baseline, self.predictions, self.training_data, self.benchmark_data, schema,
             a.contributions(self.contributions), str(Path(self.project_dir).resolve()),
         ))
+        self.environment = environment()  # beside the evidence: what these fits ran on (BLAS loaded now)
         self.next(self.evaluate_on_benchmark)
 
     @step

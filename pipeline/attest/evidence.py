@@ -182,13 +182,14 @@ def build_attestation(
     evidence: dict[str, Any], attestation_hash: str, *, pipeline_run_id: str, chain_id: int,
     verifying_contract: str, deadline: int, max_cost_usd_micro: int = 0,
     actual_cost_usd_micro: int = 0, baseline_commitment: str = "", cost: dict[str, Any] | None = None,
-    model_name: str = "",
+    model_name: str = "", environment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The unsigned `hokusai.attestation/v1` document; contract rules checked before output.
 
-    `cost` (how `actualCostUsdMicro` was computed, see `pipeline.attest.cost`) and `model_name`
-    (the relayer's model_id string) are carried beside the signed data when given: neither is
-    evidence, and neither changes the digest."""
+    `cost` (how `actualCostUsdMicro` was computed, see `pipeline.attest.cost`), `model_name`
+    (the relayer's model_id string) and `environment` (libraries, CPU and BLAS the models
+    were fitted with, see `pipeline.runs.provenance`) are carried beside the signed data when
+    given: none is evidence, and none changes the hash or the digest."""
     from pipeline.attest.eip712 import SCHEMA, build_typed_data, digest
 
     message = mint_message(
@@ -203,6 +204,8 @@ def build_attestation(
         doc["cost"] = cost
     if model_name:
         doc["modelName"] = model_name
+    if environment:
+        doc["environment"] = environment
     return doc
 
 

@@ -91,10 +91,13 @@ def make_estimator(name: str, params: dict[str, Any], seed: int) -> Any:
 
 
 def fit(name: str, params: dict[str, Any], seed: int, X: Any, y: Any) -> Any:
-    """Fit the configured estimator; bad hyper-parameters become a config error."""
+    """Fit the configured estimator, its learned floats made canonical (`numerics`); bad
+    hyper-parameters become a config error."""
+    from pipeline.modelling.numerics import canonicalise
+
     try:
         estimator = make_estimator(name, params, seed)
-        return estimator.fit(X, y)
+        return canonicalise(estimator.fit(X, y))
     except (TypeError, ValueError) as exc:
         if "parameter" in str(exc) or "unexpected keyword" in str(exc):
             raise ModelError(

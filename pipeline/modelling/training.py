@@ -30,14 +30,20 @@ def train_candidate(
 
 
 def fit_clone(baseline_model: Any, rows: pd.DataFrame, schema: Schema) -> Any:
-    """The baseline's estimator, hyper-parameters and seed, fitted on `rows`."""
+    """The baseline's estimator, hyper-parameters and seed, fitted on `rows`; its learned
+    floats made canonical (`numerics`), so it is the same model on every machine."""
     from sklearn.base import clone
 
-    return clone(baseline_model).fit(rows[list(schema.features)], rows[schema.target])
+    from pipeline.modelling.numerics import canonicalise
+
+    return canonicalise(clone(baseline_model).fit(rows[list(schema.features)], rows[schema.target]))
 
 
 def predict(model: Any, benchmark: pd.DataFrame, schema: Schema) -> dict[str, Any]:
     """`model`'s per-row labels and class probabilities on the benchmark: all that scoring,
-    the paired bootstrap and attribution need of a model."""
-    proba = model.predict_proba(benchmark[list(schema.features)])
+    the paired bootstrap and attribution need of a model. Probabilities are rounded
+    (`numerics.canonical_predictions`) before anything reads them."""
+    from pipeline.modelling.numerics import canonical_predictions
+
+    proba = canonical_predictions(model.predict_proba(benchmark[list(schema.features)]))
     return {"y_pred": model.classes_[proba.argmax(axis=1)], "proba": proba}

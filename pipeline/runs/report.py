@@ -32,7 +32,7 @@ PRODUCER: dict[str, str | tuple[str, ...]] = {
     "code_version": "start",
     "baseline_info": ("train_new_model", "load_baseline_model"),
     "contributions": "integrate_contributed_data",
-    "candidate_info": "train_new_model",
+    "candidate_info": "train_new_model", "environment": "train_new_model",
     "benchmark_info": "evaluate_on_benchmark",
     "delta": "compare_and_output_delta",
     "attestation": "generate_attestation_output",
@@ -439,6 +439,7 @@ def inspect_report(run: Any, project_dir: Path | None = None) -> dict[str, Any]:
         "candidate": None if candidate_info is None else {
             "sha256": candidate_info.sha256, "training_rows": candidate_info.training_rows},
         "attestation_hash": attestation["attestationHash"] if attestation else None,
+        "environment": artifact(run, "environment"),
         "mlflow": tracking_state(run),
         "failure": failure(run, steps, project_dir) if status in (FAILED, KILLED) else None,
     }

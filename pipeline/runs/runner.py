@@ -163,7 +163,7 @@ def launch(
     if decospecs:
         params["decospecs"] = list(decospecs)
     try:
-        return _execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
+        return execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
     finally:
         if store is not None:
             store.join()
@@ -201,7 +201,7 @@ def _check_datastore(project_dir: Path, settings: Any, config_file: Path | None,
     use_datastore(project_dir)
 
 
-def _execute(
+def execute(
     project_dir: Path, start: Callable[[Any], Any], what: str, log_json: bool, on_line: Callable[[str], None],
 ) -> Any:
     """Start a Runner command (`start(runner)` -> awaitable ExecutingRun), stream its log
@@ -504,7 +504,7 @@ def resume(
         kwargs["step_to_rerun"] = step
     if decospecs:
         kwargs["decospecs"] = list(decospecs)
-    return _execute(project_dir, lambda runner: runner.async_resume(**kwargs), "resume", log_json, on_line)
+    return execute(project_dir, lambda runner: runner.async_resume(**kwargs), "resume", log_json, on_line)
 
 
 def track_run(project_dir: Path, ref: str | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pipeline.errors import DataError
 from pipeline.config import METRICS
 from pipeline.scoring.evaluation import BenchmarkInfo, evaluate_models, evaluate_on_benchmark, score
 from pipeline.modelling.models import fit
+from pipeline.modelling.numerics import canonical_predictions
 from pipeline.data.tables import Schema
 
 Y_BIN = np.array([0, 1, 1, 0, 1, 0])
@@ -193,8 +194,9 @@ def test_evaluate_models_returns_metrics_and_per_row_predictions() -> None:
 
     assert predictions["y_true"].tolist() == [0, 1, 1, 0]
     for label, model, scores in (("baseline", baseline, base_scores), ("candidate", candidate, cand_scores)):
-        proba = model.predict_proba(BENCH[["a", "b"]])
+        proba = canonical_predictions(model.predict_proba(BENCH[["a", "b"]]))  # rounded before any metric
         assert np.array_equal(predictions[label]["proba"], proba)
+        assert not np.array_equal(proba, model.predict_proba(BENCH[["a", "b"]]))
         assert predictions[label]["y_pred"].tolist() == model.predict(BENCH[["a", "b"]]).tolist()
         assert len(predictions[label]["y_pred"]) == 4
         assert scores == score(BENCH["target"].to_numpy(), predictions[label]["y_pred"], proba, [0, 1])
