@@ -63,7 +63,7 @@ def test_configuration_reference_is_generated_and_current():
 
 
 #: Constant parts of error sentences the CLI prints for bad input or faults (a sample of
-#: 36). Each must be in the code (so the sample is real) and in docs/troubleshooting.md
+#: 38). Each must be in the code (so the sample is real) and in docs/troubleshooting.md
 #: or docs/cli.md (so a user who sees it finds its cause and fix).
 ERROR_SENTENCES = [
     "the run's process is gone without recording an end",
@@ -102,6 +102,8 @@ ERROR_SENTENCES = [
     'and the contract mints a key once; pass --force to publish it again.',
     'cannot reach Redis (',
     'so it is not published; attest the run again.',
+    'so there is nothing to pay and the run cannot be attested, even with --force',
+    'It is an input of run ',
 ]
 
 

@@ -150,6 +150,12 @@ def mint_message(
             "cannot be attested; run again with --contrib FILE:WALLET."
         )
     primary = evidence["metrics"]["primary"]
+    if not any(c["weightBps"] for c in evidence["contributors"]):
+        raise AttestationError(
+            f"No contributor improved {primary} (every weightBps is 0: see evidence.contributors' valueBps and "
+            "delta.weightMethod), so there is nothing to pay and the run cannot be attested, even with --force: "
+            "DeltaVerifier needs weights summing to 10000 over contributors who improved the model."
+        )
     return {
         "modelId": int(evidence["modelId"]),
         "payload": {

@@ -103,11 +103,17 @@ def fraction_text(value: Fraction) -> str:
     return str((Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.01"), ROUND_HALF_EVEN))
 
 
-def row_share_weights(contributions: list[Contribution]) -> list[Contributor]:
-    """Group kept rows by wallet (first appearance order) and weight them by row share."""
+def _rows_by_wallet(contributions: list[Contribution]) -> dict[str | None, int]:
+    """Kept rows per wallet, wallets in first-appearance order."""
     rows: dict[str | None, int] = {}
     for c in contributions:
         rows[c.wallet] = rows.get(c.wallet, 0) + c.rows_kept
+    return rows
+
+
+def row_share_weights(contributions: list[Contribution]) -> list[Contributor]:
+    """Group kept rows by wallet (first appearance order) and weight them by row share."""
+    rows = _rows_by_wallet(contributions)
     weights = largest_remainder(list(rows.values()))
     return [Contributor(w, r, weight) for (w, r), weight in zip(rows.items(), weights)]
 
@@ -120,22 +126,34 @@ def wallet_groups(contributions: list[Contribution]) -> dict[str | None, list[in
     return groups
 
 
+#: Suffix of `weight_method` when no contributor improved the primary metric: nobody is paid.
+NONE_IMPROVED = "none_improved"
+
+
 def attributed_weights(
-    contributions: list[Contribution], attribution: Attribution | None, metric: str,
+    contributions: list[Contribution], attribution: Attribution | None, metric: str, deltaone_bps: int,
 ) -> tuple[list[Contributor], str, list[str]]:
-    """Weights from attributed values (negative counts as zero); kept-row share when there
-    is no attribution or no group added value."""
-    by_share = row_share_weights(contributions)
+    """Weights from attributed values, negative ones counting as zero; kept-row share only
+    under `row_share` (no attribution). Harm is never paid: when no group added value (or,
+    under row share, DeltaOne is not positive), every weight is 0 and the run cannot be
+    attested; there is no fallback that would pay rows whose effect was measured harmful."""
+    rows = _rows_by_wallet(contributions)
     if attribution is None:
-        return by_share, "row_share", []
-    shares = [max(attribution.values[c.wallet], Fraction(0)) for c in by_share]
-    values = [fraction_text(attribution.values[c.wallet]) for c in by_share]
+        if deltaone_bps > 0:
+            return row_share_weights(contributions), "row_share", []
+        note = (f"DeltaOne is {deltaone_bps} bps: the contributed data did not improve {metric}, so nobody is "
+                "paid (every weight is 0) and the run cannot be attested.")
+        return [Contributor(w, r, 0) for w, r in rows.items()], f"row_share+{NONE_IMPROVED}", [note]
+    values = [attribution.values[w] for w in rows]
+    texts = [fraction_text(v) for v in values]
+    shares = [max(v, Fraction(0)) for v in values]
     if sum(shares) == 0:
-        note = f"No contributor group improved {metric}; weights follow kept-row share."
-        return ([Contributor(c.wallet, c.rows, c.weight_bps, v) for c, v in zip(by_share, values)],
-                f"{attribution.method}+row_share_fallback", [note])
+        note = (f"No contributor improved {metric} (every attributed value is 0 bps or less): nobody is paid "
+                "(every weight is 0) and the run cannot be attested.")
+        return ([Contributor(w, r, 0, t) for (w, r), t in zip(rows.items(), texts)],
+                f"{attribution.method}+{NONE_IMPROVED}", [note])
     weights = largest_remainder(shares)
-    return ([Contributor(c.wallet, c.rows, w, v) for c, w, v in zip(by_share, weights, values)],
+    return ([Contributor(w, r, weight, t) for (w, r), weight, t in zip(rows.items(), weights, texts)],
             attribution.method, [])
 
 
@@ -171,11 +189,11 @@ def compare(
         gate.append(GateCondition("ci_low_bps", ci.low_bps, 0, ci.low_bps > 0, "ci_low_bps > 0"))
     gate.append(GateCondition("benchmark_rows", benchmark_rows, min_benchmark_rows,
                               benchmark_rows >= min_benchmark_rows, "benchmark_rows >= min_benchmark_rows"))
-    contributors, method, notes = attributed_weights(contributions, attribution, primary_metric)
+    contributors, method, notes = attributed_weights(contributions, attribution, primary_metric, primary.delta_bps)
     if any(c.wallet is None for c in contributors):
         notes.append("Some rows carry no wallet: they are unattributable and cannot be attested.")
     uncredited = [c.wallet for c in contributors if c.weight_bps == 0 and c.wallet is not None]
-    if uncredited:
+    if uncredited and not method.endswith(NONE_IMPROVED):
         notes.append(f"Credited 0 bps, so left out of the mint request (the evidence still names them): "
                      f"{', '.join(uncredited)}.")
     return Delta(

@@ -195,3 +195,40 @@ def test_unattributed_rows_cannot_be_attested(demo_runs):
     with pytest.raises(AttestationError, match=r"^169 contributed rows carry no wallet, so the run cannot be attested"):
         mint_message(evidence, doc["attestationHash"], pipeline_run_id="x", deadline=1,
                      max_cost_usd_micro=0, actual_cost_usd_micro=0)
+
+
+@pytest.mark.timeout(600)
+def test_a_run_where_nobody_improves_pays_nobody_and_cannot_be_attested(tmp_path):
+    """Two contributors with shuffled labels (real run): the old fallback paid them by kept
+    rows; now both get 0 bps, and attest refuses even with --force."""
+    import numpy as np
+    import pandas as pd
+
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path / "p")
+    for name, seed in (("contrib_alice.csv", 5), ("contrib_bob.parquet", 6)):
+        path = project / "data" / name
+        frame = pd.read_csv(path) if name.endswith(".csv") else pd.read_parquet(path)
+        frame["target"] = np.random.default_rng(seed).permutation(frame["target"].to_numpy())
+        frame.to_csv(path, index=False) if name.endswith(".csv") else frame.to_parquet(path, index=False)
+    done = invoke("run", "--project", str(project), "--json",
+                  "--contrib", f"{project}/data/contrib_alice.csv:{ALICE}",
+                  "--contrib", f"{project}/data/contrib_bob.parquet:{BOB}")
+    assert done.exit_code == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["gate_passed"] is False and summary["deltaone_bps"] < 0
+    assert [c["weight_bps"] for c in summary["contributors"]] == [0, 0]
+    assert all(float(c["value_bps"]) <= 0 for c in summary["contributors"])
+    assert summary["weight_method"] == "exact_shapley+none_improved"
+    assert summary["notes"][0] == ("No contributor improved accuracy (every attributed value is 0 bps or less): "
+                                   "nobody is paid (every weight is 0) and the run cannot be attested.")
+    key_file = tmp_path / "attester.key"
+    key_file.write_text(TEST_KEY + "\n")
+    refused = invoke("attest", summary["run_id"], "--project", str(project), "--deadline", DEADLINE, "--force",
+                     "--allow-zero-cost", "--sign-key-file", str(key_file))
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert " ".join(refused.stderr.split()) == (
+        "Error: No contributor improved accuracy (every weightBps is 0: see evidence.contributors' valueBps and "
+        "delta.weightMethod), so there is nothing to pay and the run cannot be attested, even with --force: "
+        "DeltaVerifier needs weights summing to 10000 over contributors who improved the model.")

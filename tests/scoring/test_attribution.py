@@ -92,7 +92,29 @@ def test_shuffled_labels_fail_the_gate():
     failed = {g.name for g in delta.gate if not g.passed}
     assert not delta.passed and {"delta_bps", "ci_low_bps"} <= failed
     assert delta.ci.low_bps <= 0
-    assert delta.notes == ["No contributor group improved accuracy; weights follow kept-row share."]
+    assert delta.notes == ["No contributor improved accuracy (every attributed value is 0 bps or less): nobody is "
+                           "paid (every weight is 0) and the run cannot be attested."]
+    assert [(c.wallet, c.weight_bps) for c in delta.contributors] == [(ALICE, 0)]  # harm is never paid
+    assert delta.weight_method == "single+none_improved"
+
+
+def test_two_harmful_contributors_get_nothing_not_row_share():
+    """Where nobody improves, the old fallback paid by kept rows (a shuffled-label file got
+    over half the weight); now every weight is 0."""
+    delta = assess([shuffled(EXTRA.iloc[:180], 3), shuffled(EXTRA.iloc[180:], 4)], [ALICE, BOB])
+    assert not delta.passed and delta.deltaone_bps < 0
+    assert [c.weight_bps for c in delta.contributors] == [0, 0]
+    assert all(float(c.value_bps) <= 0 for c in delta.contributors)
+    assert delta.weight_method == "exact_shapley+none_improved"
+    assert not any("Credited 0 bps" in note for note in delta.notes)
+
+
+def test_row_share_pays_nobody_when_deltaone_is_not_positive():
+    delta = assess([shuffled(EXTRA, 1)], [ALICE], attribution="row_share")
+    assert delta.deltaone_bps < 0 and delta.weight_method == "row_share+none_improved"
+    assert [(c.wallet, c.weight_bps, c.value_bps) for c in delta.contributors] == [(ALICE, 0, None)]
+    assert delta.notes[0] == (f"DeltaOne is {delta.deltaone_bps} bps: the contributed data did not improve accuracy, so "
+                              "nobody is paid (every weight is 0) and the run cannot be attested.")
 
 
 def test_helpful_contributor_outweighs_noise():
