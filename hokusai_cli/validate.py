@@ -83,6 +83,10 @@ def report(result: Validation, manifest_path: Path, written: list[Path]) -> Grou
         table.add_row(c.file, _short_wallet(c.wallet), str(c.rows_in), str(c.rows_kept), str(c.duplicates_dropped),
                       str(c.benchmark_rows_dropped), str(c.invalid_rows_dropped))
     lines: list[Any] = [table]
+    kinds = integration.features
+    if any(kind != "numeric" for kind in kinds.values()):
+        lines.append(Text("Features (kinds from the base data): "
+                          + ", ".join(f"{name} {kind}" for name, kind in kinds.items())))
     for f in integration.files:
         how = f"{f.table.format}" + (f", {f.table.encoding}, delimiter {f.table.delimiter!r}" if f.table.encoding else "")
         lines.append(Text(f"{f.file}: read as {how}"))
@@ -97,6 +101,10 @@ def report(result: Validation, manifest_path: Path, written: list[Path]) -> Grou
             rows = ", ".join(map(str, column.rows)) + (", …" if column.count > len(column.rows) else "")
             lines.append(Text(f"{f.file}: dropped {column.count} row(s) empty or infinite in column "
                               f"{column.column!r} (rows {rows})", style="yellow"))
+        for column in f.missing_values:
+            rows = ", ".join(map(str, column.rows)) + (", …" if column.count > len(column.rows) else "")
+            lines.append(Text(f"{f.file}: {column.count} empty value(s) in column {column.column!r} (rows {rows}) "
+                              "kept: the estimator imputes them"))
     for note in integration.notes():
         lines.append(Text(f"Note: {note}", style="yellow"))
     kept = sum(c.rows_kept for c in integration.contributions)

@@ -40,6 +40,11 @@ class ModelSection(_Section):
         default_factory=list, description="Feature columns; empty = every column but the target."
     )
     estimator: Estimator = Field("logistic_regression", description="The scikit-learn estimator of baseline and candidate.")
+    categorical: list[str] = Field(
+        default_factory=list,
+        description="Features to treat as categories even when written as numbers (codes); other kinds are "
+        "inferred from the base data: numbers, true/false, ISO dates, text = categorical.",
+    )
     params: dict[str, int | float | str | bool | None] = Field(
         default_factory=dict, description="Hyper-parameters passed to the estimator."
     )
@@ -67,6 +72,10 @@ class DataSection(_Section):
     invalid_rows: Literal["reject", "drop"] = Field(
         "reject", description="Contributed rows with an empty or infinite feature or no label: "
         "reject the file, or drop those rows (counted per column in the manifest).",
+    )
+    missing: Literal["impute", "refuse"] = Field(
+        "impute", description="Empty feature values in base, benchmark or contributed data: let the estimator "
+        "impute them (median, or a category of their own), or refuse the file.",
     )
     min_rows: int = Field(
         1, ge=1, description="Fewest usable rows (after invalid rows) a contributed file must hold.",

@@ -120,6 +120,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         retrainings. No later step loads a model."""
         from pathlib import Path
 
+        from pipeline.data.columns import has_gaps
         from pipeline.modelling.baseline import baseline_for_training
         from pipeline.modelling.models import stored_types
         from pipeline.modelling.training import predict, train_candidate
@@ -131,6 +132,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         baseline, self.baseline_model_bytes, baseline_info = baseline_for_training(
             self.baseline_model_bytes, a.model_info(self.baseline_info) if self.baseline_info else None,
             self.base_data, schema, settings.model, settings.evaluation.seed,
+            has_gaps(schema.features, self.training_data, self.benchmark_data),
         )
         self.baseline_info = a.plain(baseline_info)
         candidate, self.candidate_model_bytes, candidate_info = train_candidate(

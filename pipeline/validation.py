@@ -95,7 +95,8 @@ def validate_contributions(
     model_file = read_project_file(project_dir, data.baseline_model, "data.baseline_model") if data.baseline_model else None
     baseline = prepare_baseline(settings, base_file, model_file)  # as `load_baseline_model`: no training
     schema, base, classes = baseline.schema, baseline.base_data, baseline.classes
-    benchmark = conform(read_table(*benchmark_file, data.max_rows), schema, benchmark_file[0], classes)
+    benchmark = conform(read_table(*benchmark_file, data.max_rows), schema, benchmark_file[0], classes,
+                        allow_missing=data.missing == "impute")
     loaded, redacted = [], []
     for path in files:
         full = find_contribution(project_dir, path, "File")

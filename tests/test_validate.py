@@ -149,18 +149,22 @@ def test_invalid_file_exits_2_with_one_sentence_and_writes_nothing(folder: Path)
     assert sorted(p.name for p in folder.iterdir()) == ["bad.csv"]
 
 
-def test_empty_values_are_rejected_then_dropped_by_config(folder: Path) -> None:
+def test_empty_values_are_kept_by_default_refused_or_dropped_by_config(folder: Path) -> None:
     rows = ALICE_ROWS.head(4).copy()
     rows.loc[1, "mean_area"] = None
     rows.to_csv("gap.csv", index=False)
-    Path("hokusai.toml").write_text(
-        f'[data]\nbase = "{FIXTURES / "base.csv"}"\nbenchmark = "{FIXTURES / "benchmark.csv"}"\n'
-        'invalid_rows = "drop"\n'
-    )
+    data = f'[data]\nbase = "{FIXTURES / "base.csv"}"\nbenchmark = "{FIXTURES / "benchmark.csv"}"\n'
+    (folder / "refuse").mkdir()
+    (folder / "refuse" / "hokusai.toml").write_text(data + 'missing = "refuse"\n')
+    Path("hokusai.toml").write_text(data + 'missing = "refuse"\ninvalid_rows = "drop"\n')
 
-    rejected = invoke("validate", "gap.csv", "--project", str(folder / "elsewhere"))
+    kept = invoke("validate", "gap.csv", "--project", str(folder / "elsewhere"))
+    rejected = invoke("validate", "gap.csv", "--project", str(folder / "refuse"))
     dropped = validate("gap.csv")
 
+    assert kept.exit_code == 0, kept.stderr
+    assert "gap.csv: 1 empty value(s) in column 'mean_area' (rows 2) kept: the estimator imputes them" in flat(kept.stderr)
+    assert "│ gap.csv │ (no wallet) │       4 │    4 │         0 │         0 │       0 │" in kept.stderr
     assert rejected.exit_code == 2
     assert flat(rejected.stderr) == (
         "Error: gap.csv: column 'mean_area' is empty or infinite in row 2; fill or remove them, "

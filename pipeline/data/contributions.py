@@ -133,6 +133,7 @@ class FileReport:
     extra_columns: tuple[str, ...]
     pii_policy: str
     pii: tuple[pii.Finding, ...]
+    missing_values: tuple[ColumnRows, ...] = ()  # empty features kept for the estimator to impute
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,6 +143,7 @@ class FileReport:
             "rows_dropped": {"duplicate": self.duplicates_dropped, "benchmark": self.benchmark_rows_dropped,
                              "invalid": self.invalid_rows_dropped},
             "invalid_rows": [c.to_dict() for c in self.invalid_rows],
+            "missing_values": [c.to_dict() for c in self.missing_values],
             "extra_columns_dropped": list(self.extra_columns),
             "pii": {"policy": self.pii_policy, "findings": [f.to_dict() for f in self.pii]},
         }
@@ -153,6 +155,7 @@ class Integration:
     contributions: list[Contribution]
     files: list[FileReport] = field(default_factory=list)
     rules: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, str] = field(default_factory=dict)  # each feature's kind (`pipeline.data.columns`)
 
     def contributors(self) -> list[dict[str, Any]]:
         """Counts per wallet over every file (first appearance order; None = no wallet)."""
@@ -183,6 +186,7 @@ class Integration:
             "schema": MANIFEST_SCHEMA,
             "tool": {"name": "hokusai-pipeline", "version": __version__},
             "rules": dict(self.rules),
+            "features": dict(self.features),
             "files": [f.to_dict() for f in self.files],
             "contributions": [asdict(c) for c in self.contributions],
             "contributors": self.contributors(),
@@ -258,31 +262,41 @@ DROP_HINT = ', or set [data] invalid_rows = "drop"'
 
 
 def conform(
-    frame: pd.DataFrame, schema: Schema, name: str, classes: list[Any] | None, droppable: bool = False
+    frame: pd.DataFrame, schema: Schema, name: str, classes: list[Any] | None, droppable: bool = False,
+    allow_missing: bool = False,
 ) -> pd.DataFrame:
-    """Check `frame` against the schema and return its schema columns, features as float.
+    """Check `frame` against the schema and return its schema columns, each feature as its
+    kind (`pipeline.data.columns.convert`: numbers as float, categories as text).
 
-    Raises DataError naming the file, the column and the rows for: missing columns,
-    non-numeric or missing feature values, missing labels, labels the baseline does not know.
-    Row numbers come from the frame's index (index + 1). `droppable`: the file is contributed
-    data, whose empty rows `[data] invalid_rows = "drop"` would drop (said in the sentence)."""
+    Raises DataError naming the file, the column and the rows for: missing columns, values
+    not of their column's kind, infinite numbers, missing feature values unless
+    `allow_missing` (`[data] missing = "impute"`), missing labels, labels the baseline does
+    not know. Row numbers come from the frame's index (index + 1). `droppable`: the file is
+    contributed data, whose invalid rows `[data] invalid_rows = "drop"` would drop (said in
+    the sentence)."""
     import numpy as np
     import pandas as pd
 
+    from pipeline.data.columns import NUMERIC, convert
+
     check_columns(frame, schema, name)
     hint = DROP_HINT if droppable else ""
+    kinds = schema.kinds or (NUMERIC,) * len(schema.features)
+    numeric_only = all(kind == NUMERIC for kind in kinds)
     columns: dict[str, Any] = {}
-    block = _finite_block(frame, schema.features)
-    for column in [] if block is not None else schema.features:
-        values = frame[column]
-        numeric = _numbers(values)
-        bad = numeric.isna() & values.notna()
-        if bad.any():
-            raise DataError(f"{name}: column {column!r} has non-numeric values in {_rows(bad)}; fix or remove them.")
-        if numeric.isna().any() or np.isinf(numeric).any():
-            bad = numeric.isna() | np.isinf(numeric)
-            raise DataError(f"{name}: column {column!r} is empty or infinite in {_rows(bad)}; fill or remove them{hint}.")
-        columns[column] = numeric.to_numpy() + 0.0  # -0.0 -> 0.0: one value, as in the content hash
+    block = _finite_block(frame, schema.features, allow_missing) if numeric_only else None
+    if block is None:
+        columns = convert(frame, schema.features, kinds, name, _rows)
+        for column, kind in zip(schema.features, kinds):
+            values = columns[column]
+            gap = pd.isna(values) if kind != NUMERIC else np.isnan(values)
+            infinite = np.isinf(values) if kind != "categorical" else np.zeros(len(values), dtype=bool)
+            if infinite.any() and allow_missing:
+                where = _rows(pd.Series(infinite, index=frame.index))
+                raise DataError(f"{name}: column {column!r} is infinite in {where}; fix or remove them{hint}.")
+            if (gap.any() and not allow_missing) or infinite.any():
+                where = _rows(pd.Series(gap | infinite, index=frame.index))
+                raise DataError(f"{name}: column {column!r} is empty or infinite in {where}; fill or remove them{hint}.")
     labels = frame[schema.target]
     if labels.isna().any():
         raise DataError(f"{name}: column {schema.target!r} has no label in {_rows(labels.isna())}; label or remove them{hint}.")
@@ -309,30 +323,21 @@ def conform(
     return pd.DataFrame(columns)  # one consolidation, index 0..n-1
 
 
-def _finite_block(frame: pd.DataFrame, features: tuple[str, ...]) -> Any:
+def _finite_block(frame: pd.DataFrame, features: tuple[str, ...], allow_missing: bool = False) -> Any:
     """The features as one float64 array (-0.0 as 0.0) when every one is a plain numeric
-    column with only finite values, else None. One pass over a 2-D array instead of a
-    conversion, two checks and a copy per column: same values, a fifth of the time."""
+    column with only finite values (or NaN gaps, when `allow_missing`), else None. One pass
+    over a 2-D array instead of a conversion, two checks and a copy per column: same values,
+    a fifth of the time."""
     import numpy as np
 
     if not features or any(frame[c].dtype.kind not in "fiu" for c in features):
         return None
     block = np.asfortranarray(frame[list(features)].to_numpy(dtype=np.float64, copy=True))
-    if not np.isfinite(block).all():
+    ok = np.isfinite(block)
+    if not ok.all() and not (allow_missing and (ok | np.isnan(block)).all()):
         return None
     block += 0.0  # -0.0 -> 0.0: one value, as in the content hash
     return block
-
-
-def _numbers(values: pd.Series) -> pd.Series:
-    """A column as float64: numbers as they are, text read as numbers, anything else missing
-    (NaN). Dates and durations are not numbers (written in a CSV they are not either)."""
-    import numpy as np
-    import pandas as pd
-
-    if values.dtype.kind in "mM":
-        return pd.Series(np.nan, index=values.index, dtype="float64")
-    return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
 def _distinct_labels(labels: pd.Series, column: str, name: str, classes: list[Any] | None) -> Any:
@@ -353,20 +358,25 @@ def _distinct_labels(labels: pd.Series, column: str, name: str, classes: list[An
         ) from None
 
 
-def invalid_rows(frame: pd.DataFrame, schema: Schema) -> tuple[Any, tuple[ColumnRows, ...]]:
-    """Rows with an empty (missing) or infinite feature, or no label: a boolean mask and, per
-    column, the count and first rows. Non-numeric text is not "invalid" here: `conform`
-    rejects it (a wrong type is a mistake to fix, not a gap to drop)."""
+def invalid_rows(frame: pd.DataFrame, schema: Schema, allow_missing: bool = False) -> tuple[Any, tuple[ColumnRows, ...]]:
+    """Rows with an infinite number, an empty (missing) feature unless `allow_missing`, or no
+    label: a boolean mask and, per column, the count and first rows. A value of the wrong
+    kind is not "invalid" here: `conform` rejects it (a mistake to fix, not a gap to drop)."""
     import numpy as np
     import pandas as pd
 
+    from pipeline.data.columns import kinds_by_column, numbers
+
+    kinds = kinds_by_column(schema.features, schema.kinds)
     mask = np.zeros(len(frame), dtype=bool)
     found = []
     for column in schema.columns:
         values = frame[column]
         bad = values.isna().to_numpy()
         if column != schema.target:
-            bad = bad | np.isinf(_numbers(values).to_numpy(dtype=np.float64, na_value=np.nan))
+            bad = bad & (not allow_missing)
+            if kinds[column] == "numeric":
+                bad = bad | np.isinf(numbers(values).to_numpy(dtype=np.float64, na_value=np.nan))
         if bad.any():
             rows = _row_numbers(pd.Series(bad, index=frame.index))
             found.append(ColumnRows(column, int(bad.sum()), tuple(int(r) for r in rows[:_SHOW_ROWS])))
@@ -456,9 +466,10 @@ def select_columns(loaded: LoadedContribution, columns: list[str]) -> LoadedCont
 
 def _usable_rows(
     item: LoadedContribution, schema: Schema, classes: list[Any], rules: DataSection
-) -> tuple[Any, Any, Any, tuple[ColumnRows, ...]]:
+) -> tuple[Any, Any, Any, tuple[ColumnRows, ...], tuple[ColumnRows, ...]]:
     """Validate one loaded file: its conformed usable rows, the wallet of every row read,
-    which rows read are usable, and the invalid rows dropped (by column)."""
+    which rows read are usable, the invalid rows dropped and the empty values kept (both by
+    column)."""
     import numpy as np
 
     frame = item.frame
@@ -469,17 +480,31 @@ def _usable_rows(
         wallets = np.full(len(frame), item.wallet, dtype=object)
     dropped: tuple[ColumnRows, ...] = ()
     usable_mask = np.ones(len(frame), dtype=bool)
+    allow_missing = rules.missing == "impute"
     if rules.invalid_rows == "drop":
-        invalid, dropped = invalid_rows(frame, schema)
+        invalid, dropped = invalid_rows(frame, schema, allow_missing)
         usable_mask = ~invalid
-    usable = conform(frame if usable_mask.all() else frame[usable_mask], schema, item.name, classes, droppable=True)
+    kept = frame if usable_mask.all() else frame[usable_mask]
+    usable = conform(kept, schema, item.name, classes, droppable=True, allow_missing=allow_missing)
+    gaps = gap_rows(kept, schema.features) if allow_missing else ()
     if len(usable) < rules.min_rows:
         noun = "row" if len(usable) == 1 else "rows"
         raise DataError(
             f"{item.name}: has {len(usable)} usable {noun}, fewer than [data] min_rows = {rules.min_rows}; "
             "add rows or lower min_rows."
         )
-    return usable, wallets, usable_mask, dropped
+    return usable, wallets, usable_mask, dropped, gaps
+
+
+def gap_rows(frame: pd.DataFrame, features: tuple[str, ...]) -> tuple[ColumnRows, ...]:
+    """Per feature with empty values: how many, and the first rows (file row numbers)."""
+    found = []
+    for column in features:
+        gap = frame[column].isna()
+        if gap.any():
+            rows = _row_numbers(gap)
+            found.append(ColumnRows(column, int(gap.sum()), tuple(int(r) for r in rows[:_SHOW_ROWS])))
+    return tuple(found)
 
 
 def integrate_contributions(
@@ -516,7 +541,7 @@ def integrate_contributions(
     for raw in files:
         item = raw if isinstance(raw, LoadedContribution) else load_contribution(raw, rules)
         item = select_columns(item, schema.columns)
-        frame, wallets, usable_mask, dropped = _usable_rows(item, schema, classes, rules)
+        frame, wallets, usable_mask, dropped, gaps = _usable_rows(item, schema, classes, rules)
         in_benchmark = np.isin(feature_keys(frame), benchmark_keys)
         keys = row_keys(frame)
         fresh = ~in_benchmark
@@ -552,6 +577,7 @@ def integrate_contributions(
             rows_kept=int(keep.sum()), duplicates_dropped=int(duplicate.sum()),
             benchmark_rows_dropped=int(in_benchmark.sum()), invalid_rows_dropped=int((~usable_mask).sum()),
             invalid_rows=dropped, extra_columns=item.extra_columns, pii_policy=item.pii_policy, pii=item.pii,
+            missing_values=gaps,
         ))
     if not any(c.rows_kept for c in contributions):
         raise DataError(
@@ -565,8 +591,10 @@ def integrate_contributions(
     # this frame) depends on the set of rows, not on file order, row order or format.
     order = canonical_order(np.concatenate(kept_digests), training[ORIGIN].to_numpy())
     training = training.take(order).reset_index(drop=True)
-    used = {key: getattr(rules, key) for key in ("invalid_rows", "min_rows", "pii", "wallet_column", "max_rows")}
-    return Integration(training, contributions, reports, used)
+    used = {key: getattr(rules, key) for key in ("invalid_rows", "missing", "min_rows", "pii", "wallet_column", "max_rows")}
+    from pipeline.data.columns import kinds_by_column
+
+    return Integration(training, contributions, reports, used, kinds_by_column(schema.features, schema.kinds))
 
 
 def integrate_contributed_data(
@@ -575,6 +603,7 @@ def integrate_contributed_data(
     """Step `integrate_contributed_data`: read the benchmark (contamination is judged
     against it) and integrate every loaded contribution."""
     name, data = inputs.benchmark
-    benchmark = conform(read_table(name, data, rules.max_rows), schema, name, classes)
+    benchmark = conform(read_table(name, data, rules.max_rows), schema, name, classes,
+                        allow_missing=rules.missing == "impute")
     integration = integrate_contributions(base, benchmark, list(inputs.contributions), schema, classes, rules=rules)
     return integration, benchmark

@@ -30,10 +30,13 @@ def sha256_hex(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class Schema:
-    """What a table must hold: feature columns (in model order) and the target."""
+    """What a table must hold: feature columns (in model order) and the target, and the kind
+    of each feature (`pipeline.data.columns`; empty: all numeric, as in runs made before
+    kinds existed)."""
 
     features: tuple[str, ...]
     target: str
+    kinds: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -216,8 +219,9 @@ def read_table_info(name: str, data: bytes, max_rows: int | None = None) -> tupl
             # dtype=False: keep JSON's own types; else pandas turns numbers in columns named
             # like `*_time`, `*_at` or `date` into datetimes, unlike the same file as CSV.
             # precise_float: without it pandas' JSON parser rounds 0.1088 to 0.10880000000000001
+            # convert_axes=False: JSON keys are text; pandas would turn a key "0" into the number 0
             frame = pd.read_json(io.BytesIO(data), orient="records", lines=kind == "jsonl", dtype=False,
-                                 precise_float=True)
+                                 precise_float=True, convert_axes=False)
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - every parser failure is the file's fault

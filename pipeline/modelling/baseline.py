@@ -38,12 +38,17 @@ def load_baseline_model(
     schema: Schema,
     spec: ModelSection,
     seed: int,
+    missing: bool = False,
 ) -> tuple[Any, bytes, ModelInfo]:
     """Load `model_file` (name, bytes) when given, else fit the configured estimator on
-    `base`. Returns the model, its stored bytes and its info."""
+    `base` (`missing`: some table of the run has an empty feature value, so it must impute).
+    Returns the model, its stored bytes and its info."""
     if model_file is None:
+        from pipeline.data.columns import kinds_by_column
+
         _check_trainable(base, schema)
-        model = fit(spec.estimator, dict(spec.params), seed, base[list(schema.features)], base[schema.target])
+        model = fit(spec.estimator, dict(spec.params), seed, base[list(schema.features)], base[schema.target],
+                    kinds_by_column(schema.features, schema.kinds), missing)
         data = dump_model(model)
         info = ModelInfo(f"trained:{spec.estimator}", spec.estimator, sha256_hex(data), _classes(model), len(base))
         return model, data, info
@@ -57,7 +62,7 @@ def load_baseline_model(
             f"{name}: the model expects {expected} features but the schema has "
             f"{len(schema.features)}; set [model] features to the model's columns."
         )
-    _check_predicts(model, base[list(schema.features)].to_numpy()[:1], name)
+    _check_predicts(model, base[list(schema.features)].iloc[:1], name)
     return model, data, ModelInfo(f"file:{PurePath(name).name}", estimator_name(model), sha256_hex(data),
                                   _classes(model), None)
 
@@ -111,13 +116,19 @@ def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_fil
     `model_file`; with no file, check the base data can train one (fitted later)."""
     import numpy as np
 
-    from pipeline.data.contributions import conform
+    from pipeline.data.contributions import check_columns, conform
     from pipeline.data.tables import read_table
+
+    from dataclasses import replace
+
+    from pipeline.data.columns import infer_kinds
 
     name, data = base_file
     raw = read_table(name, data, settings.data.max_rows)
     schema = resolve_schema(raw, settings.model, name)
-    base = conform(raw, schema, name, classes=None)
+    check_columns(raw, schema, name)
+    schema = replace(schema, kinds=infer_kinds(raw, schema.features, settings.model.categorical, name))
+    base = conform(raw, schema, name, classes=None, allow_missing=settings.data.missing == "impute")
     if model_file is not None:
         _, model_bytes, info = load_baseline_model(model_file, base, schema, settings.model, settings.evaluation.seed)
         return Baseline(model_bytes, info, schema, base, info.classes)
@@ -128,9 +139,11 @@ def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_fil
 
 def baseline_for_training(
     model_bytes: bytes | None, info: ModelInfo | None, base: pd.DataFrame, schema: Schema, spec: ModelSection, seed: int,
+    missing: bool = False,
 ) -> tuple[Any, bytes, ModelInfo]:
     """Step `train_new_model`, first: the baseline as a model. The stored file's (checked
-    again as it is loaded), or the configured estimator fitted on `base` now."""
+    again as it is loaded), or the configured estimator fitted on `base` now (`missing`: some
+    table of the run has an empty feature value)."""
     if model_bytes is None:
-        return load_baseline_model(None, base, schema, spec, seed)
+        return load_baseline_model(None, base, schema, spec, seed, missing)
     return load_model(model_bytes, "baseline"), model_bytes, info

@@ -32,6 +32,12 @@ TRUSTED_TYPES = (
     "numpy.dtype",
     "numpy.ndarray",
     "sklearn.preprocessing._label.LabelEncoder",
+    # typed columns: encoders and imputation in front of the model (`make_estimator`)
+    "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.preprocessing._function_transformer.FunctionTransformer",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.preprocessing._encoders.OneHotEncoder",
+    "sklearn.preprocessing._encoders.OrdinalEncoder",
 )
 
 #: Types skops leaves untrusted because scikit-learn follows the indices in their node arrays
@@ -48,7 +54,10 @@ CHECKED_TYPES = (
 REFIT = "fit the baseline again and save it with skops.io.dump"
 
 #: Float arrays that may hold NaN or infinity in a genuine fit and that predict() never reads.
-_DIAGNOSTIC_ARRAYS = frozenset({"oob_decision_function_", "oob_prediction_", "train_score_", "validation_score_"})
+#: (`statistics_`: a SimpleImputer's value for a column with no value at all is NaN, and that
+#: column is dropped, never read.)
+_DIAGNOSTIC_ARRAYS = frozenset({"oob_decision_function_", "oob_prediction_", "train_score_", "validation_score_",
+                                "statistics_"})
 
 #: A fixed zip timestamp: skops stamps the current time, which would make every dump differ.
 _EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -70,15 +79,55 @@ def estimator_name(model: Any) -> str:
     return ESTIMATOR_NAMES.get(type(final).__name__, type(final).__name__)
 
 
-def make_estimator(name: str, params: dict[str, Any], seed: int) -> Any:
-    """The configured estimator, seeded. Baseline and candidate both come from here."""
+def make_estimator(
+    name: str, params: dict[str, Any], seed: int, kinds: dict[str, str] | None = None, missing: bool = False,
+) -> Any:
+    """The configured estimator, seeded. Baseline and candidate both come from here.
+
+    `kinds` ({feature: kind}, `pipeline.data.columns`) and `missing` (some feature value is
+    empty) decide what goes in front of the model: with numbers only and no gaps, the model
+    alone (a logistic regression behind a StandardScaler); otherwise a `ColumnTransformer`
+    that one-hot encodes categories (unknown ones ignored) and imputes numbers by their
+    median for the logistic regression, and ordinal-encodes categories for the tree models
+    (which split on gaps themselves; an unknown category counts as a gap)."""
+    model = _model(name, params, seed)
+    kinds = kinds or {}
+    categorical = [c for c, kind in kinds.items() if kind == "categorical"]
+    others = [c for c, kind in kinds.items() if kind != "categorical"]
     if name == "logistic_regression":
-        from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        kw = {"max_iter": 1000, "random_state": seed, **params}
-        return make_pipeline(StandardScaler(), LogisticRegression(**kw))
+        if not categorical and not missing:
+            return make_pipeline(StandardScaler(), model)
+    elif not categorical:
+        return model
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if name == "logistic_regression":
+        from sklearn.impute import SimpleImputer
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        numeric: Any = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+        encode: Any = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    else:
+        import numpy as np
+        from sklearn.preprocessing import OrdinalEncoder
+
+        numeric = "passthrough"
+        encode = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan)
+    columns = ColumnTransformer([("numeric", numeric, others), ("categorical", encode, categorical)],
+                                verbose_feature_names_out=False)
+    return Pipeline([("columns", columns), ("model", model)])
+
+
+def _model(name: str, params: dict[str, Any], seed: int) -> Any:
+    """The configured scikit-learn model alone, seeded."""
+    if name == "logistic_regression":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(**{"max_iter": 1000, "random_state": seed, **params})
     if name == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
@@ -90,13 +139,17 @@ def make_estimator(name: str, params: dict[str, Any], seed: int) -> Any:
     raise ModelError(f"Unknown estimator {name!r}; use logistic_regression, random_forest or hist_gradient_boosting.")
 
 
-def fit(name: str, params: dict[str, Any], seed: int, X: Any, y: Any) -> Any:
-    """Fit the configured estimator, its learned floats made canonical (`numerics`); bad
-    hyper-parameters become a config error."""
+def fit(
+    name: str, params: dict[str, Any], seed: int, X: Any, y: Any, kinds: dict[str, str] | None = None,
+    missing: bool = False,
+) -> Any:
+    """Fit the configured estimator (`make_estimator` for the `kinds` of X's columns, and
+    `missing`: whether any table of the run has a gap), its learned floats made canonical
+    (`numerics`); bad hyper-parameters become a config error."""
     from pipeline.modelling.numerics import canonicalise
 
     try:
-        estimator = make_estimator(name, params, seed)
+        estimator = make_estimator(name, params, seed, kinds, missing)
         return canonicalise(estimator.fit(X, y))
     except (TypeError, ValueError) as exc:
         if "parameter" in str(exc) or "unexpected keyword" in str(exc):
@@ -220,7 +273,8 @@ def _check_model(model: Any, source: str) -> None:
     anywhere. Walk everything the model holds and require: every estimator in it (pipeline
     steps, a forest's trees, ...) of a trusted type; every array numeric, or labels for
     `classes_` and names for `feature_names_in_`; float arrays finite unless they are fit
-    diagnostics; one `n_features_in_` throughout; no categorical features; every
+    diagnostics; one `n_features_in_` throughout (inside a ColumnTransformer each part reads
+    its own columns); categories text or numbers; no categorical split; every
     `Tree`/`TreePredictor` a true tree (`_tree_problem`). A model that passes cannot make
     predict() read out of bounds or loop for ever."""
     import numpy as np
@@ -228,14 +282,20 @@ def _check_model(model: Any, source: str) -> None:
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
     from sklearn.tree._tree import Tree
 
-    n_features = _count(getattr(model, "n_features_in_", None))
+    from sklearn.compose import ColumnTransformer
+
+    steps = [step for _, step in getattr(model, "steps", [])]
+    # what the model reads: the input's width, or behind a ColumnTransformer the width it makes
+    reader = steps[-1] if steps and isinstance(steps[0], ColumnTransformer) else model
+    n_features = _count(getattr(reader, "n_features_in_", None))
     classes = getattr(model, "classes_", None)
     refused: set[str] = set()
     problems: list[tuple[str, str]] = []  # (where, what is wrong); the first is reported
     trees: list[tuple[str, Any]] = []
     seen: set[int] = set()
 
-    def walk(value: Any, where: str, name: str) -> None:
+    def walk(value: Any, where: str, name: str, columns: bool = False) -> None:
+        """`columns`: inside a ColumnTransformer, whose parts each read some of the input columns."""
         if isinstance(value, (str, bytes, int, float, bool, type(None), np.generic)) or id(value) in seen:
             return
         seen.add(id(value))
@@ -245,10 +305,10 @@ def _check_model(model: Any, source: str) -> None:
                 problems.append((where, problem))
         elif isinstance(value, (list, tuple)):
             for i, item in enumerate(value):
-                walk(item, f"{where}[{i}]", name)
+                walk(item, f"{where}[{i}]", name, columns)
         elif isinstance(value, dict):
             for key, item in value.items():
-                walk(item, f"{where}[{key!r}]", name)
+                walk(item, f"{where}[{key!r}]", name, columns)
         elif isinstance(value, (Tree, TreePredictor)):
             trees.append((where, value))
             if isinstance(value, TreePredictor):
@@ -258,13 +318,14 @@ def _check_model(model: Any, source: str) -> None:
             if isinstance(value, BaseEstimator) and _type_path(value) not in TRUSTED_TYPES:
                 refused.add(_type_path(value))
             state = vars(value)
+            columns = columns or isinstance(value, ColumnTransformer)
             width, labels = state.get("n_features_in_"), state.get("classes_", np.empty(0))
-            if "n_features_in_" in state and (_count(width) is None or width != n_features):
+            if "n_features_in_" in state and (_count(width) is None or (width != n_features and not columns)):
                 problems.append((f"{where}.n_features_in_", f"is {width!r} where the model has {n_features!r}"))
             if not isinstance(labels, np.ndarray):
                 problems.append((f"{where}.classes_", f"is a {type(labels).__name__}, not an array of class labels"))
             for key, item in state.items():
-                walk(item, f"{where}.{key}", key)
+                walk(item, f"{where}.{key}", key, columns)
 
     walk(model, type(model).__name__, "")
     if refused:
@@ -298,6 +359,12 @@ def _array_problem(array: Any, name: str) -> str | None:
     import numpy as np
 
     kind = array.dtype.kind
+    if name == "categories_":  # an encoder's categories: text or numbers, NaN for the gap category
+        bad = [item for item in array.ravel().tolist()
+               if not isinstance(item, (str, int, float, np.integer, np.floating)) or isinstance(item, bool)][:1]
+        if bad or kind not in ("U", "O", "i", "u", "f"):
+            return f"holds {type(bad[0]).__name__ if bad else _dtype_name(array)} values instead of categories"
+        return None
     if name in ("classes_", "feature_names_in_"):
         expected = "class labels" if name == "classes_" else "feature names"
         items = array.tolist() if array.ndim == 1 else [array]

@@ -36,7 +36,19 @@ def fit_clone(baseline_model: Any, rows: pd.DataFrame, schema: Schema) -> Any:
 
     from pipeline.modelling.numerics import canonicalise
 
-    return canonicalise(clone(baseline_model).fit(rows[list(schema.features)], rows[schema.target]))
+    try:
+        model = clone(baseline_model).fit(rows[list(schema.features)], rows[schema.target])
+    except ValueError as exc:
+        if "NaN" not in str(exc):
+            raise
+        from pipeline.errors import DataError
+
+        raise DataError(
+            "The baseline model file cannot take empty feature values, and this run's data has some; fill them "
+            '(set [data] missing = "refuse" to have each one named), or train the baseline from the base data '
+            "(empty [data] baseline_model)."
+        ) from None
+    return canonicalise(model)
 
 
 def predict(model: Any, benchmark: pd.DataFrame, schema: Schema) -> dict[str, Any]:

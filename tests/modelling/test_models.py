@@ -7,6 +7,7 @@ import io
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 import skops.io
 
@@ -120,18 +121,18 @@ def test_skops_default_trusted_estimator_outside_the_allow_list_is_refused() -> 
 
 
 def test_pipeline_step_outside_the_allow_list_is_refused() -> None:
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
 
-    data = skops.io.dumps(make_pipeline(SimpleImputer(), LogisticRegression()).fit(X, Y))
+    data = skops.io.dumps(make_pipeline(MinMaxScaler(), LogisticRegression()).fit(X, Y))
 
     with pytest.raises(ModelError) as caught:
-        load_model(data, "imputer.skops")
+        load_model(data, "minmax.skops")
 
     assert str(caught.value) == (
-        "imputer.skops contains types hokusai does not trust "
-        f"(sklearn.impute._base.SimpleImputer); {UNTRUSTED_TAIL}"
+        "minmax.skops contains types hokusai does not trust "
+        f"(sklearn.preprocessing._data.MinMaxScaler); {UNTRUSTED_TAIL}"
     )
 
 
@@ -190,3 +191,55 @@ def test_zip_without_skops_schema_is_refused() -> None:
 def test_sha256_hex() -> None:
     assert sha256_hex(b"") == "0xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     assert sha256_hex(b"abc") == "0x" + hashlib.sha256(b"abc").hexdigest()
+
+
+# --- typed columns: encoders and imputation in front of the model ---------------------
+
+TYPED = pd.DataFrame({"size": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, 8.0],
+                      "town": ["Oslo", "Bergen", np.nan, "Oslo", "Bergen", "Oslo", "Tromso", "Oslo"]})
+KINDS = {"size": "numeric", "town": "categorical"}
+
+
+@pytest.mark.parametrize(("name", "params"), ESTIMATORS)
+def test_a_typed_model_round_trips_and_predicts_unseen_categories(name: str, params: dict) -> None:
+    model = fit(name, params, 3, TYPED, Y, KINDS, missing=True)
+    data = dump_model(model)
+    loaded = load_model(data, "typed.skops")
+    unseen = pd.DataFrame({"size": [np.nan, 3.0], "town": ["Paris", np.nan]})
+    assert np.array_equal(loaded.predict_proba(unseen), model.predict_proba(unseen))
+    assert dump_model(loaded) == data
+    assert [type(step).__name__ for _, step in model.steps] == [
+        "ColumnTransformer", {"logistic_regression": "LogisticRegression", "random_forest": "RandomForestClassifier",
+                              "hist_gradient_boosting": "HistGradientBoostingClassifier"}[name]]
+
+
+def test_numbers_without_gaps_keep_the_plain_model() -> None:
+    plain = make_estimator("logistic_regression", {}, 1, {"a": "numeric"}, missing=False)
+    assert [type(step).__name__ for _, step in plain.steps] == ["StandardScaler", "LogisticRegression"]
+    assert type(make_estimator("random_forest", {}, 1, {"a": "numeric"}, missing=True)).__name__ == "RandomForestClassifier"
+
+
+def test_encoder_categories_that_are_not_labels_are_refused() -> None:
+    model = fit("logistic_regression", {}, 3, TYPED, Y, KINDS, missing=True)
+    encoder = model.steps[0][1].transformers_[1][1]
+    encoder.categories_[0] = np.array([{"x": 1}, "Oslo"], dtype=object)
+    with pytest.raises(ModelError) as caught:
+        load_model(skops.io.dumps(model), "m.skops")
+    assert str(caught.value) == (
+        "m.skops: Pipeline.steps[0][1].transformers_[1][1].categories_[0] holds dict values instead of categories; "
+        "fit the baseline again and save it with skops.io.dump.")
+
+
+def test_a_baseline_file_that_cannot_take_gaps_is_named() -> None:
+    from pipeline.data.tables import Schema
+    from pipeline.errors import DataError
+    from pipeline.modelling.training import fit_clone
+
+    plain = fit("logistic_regression", {}, 3, TYPED[["size"]].fillna(0.0), Y)
+    rows = TYPED[["size"]].assign(target=Y)
+    with pytest.raises(DataError) as caught:
+        fit_clone(plain, rows, Schema(("size",), "target"))
+    assert str(caught.value) == (
+        "The baseline model file cannot take empty feature values, and this run's data has some; fill them (set "
+        '[data] missing = "refuse" to have each one named), or train the baseline from the base data (empty [data] '
+        "baseline_model).")

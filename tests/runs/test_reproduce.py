@@ -31,12 +31,20 @@ def sentence(stderr: str) -> str:
     return " ".join(stderr.split())
 
 
+def fresh(project: Path, run):
+    """The run read again through the project's store (another test may have pointed this
+    process's Metaflow Client elsewhere)."""
+    from pipeline.runs.runner import get_run
+
+    return get_run(project, run.id)
+
+
 @pytest.fixture(scope="module")
 def reproduced(project_run):
     """`hokusai reproduce RUN --json` on the session's real run (one flow run, shared)."""
     project, run = project_run
     done = cli("reproduce", run.id, "--project", str(project), "--json", cwd=project)
-    return project, run, done
+    return project, fresh(project, run), done
 
 
 @pytest.mark.timeout(600)
@@ -89,6 +97,7 @@ def test_the_environment_is_recorded_beside_the_evidence(reproduced):
 @pytest.mark.timeout(600)
 def test_a_changed_input_is_named_before_anything_runs(project_run):
     project, run = project_run
+    run = fresh(project, run)
     path = project / "data" / "contrib_alice.csv"
     original = path.read_bytes()
     recorded = next(c["file_sha256"] for c in run.data.contributions if c["file"] == "data/contrib_alice.csv")
