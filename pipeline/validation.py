@@ -58,10 +58,30 @@ def check_run(project_dir: Path, contrib: list[str], dry_run: bool, config_file:
 
     from pipeline.scoring.evaluation import custom_metrics
 
-    settings, _ = prepare_run(project_dir, contrib, dry_run, config_file)
+    settings, inputs = prepare_run(project_dir, contrib, dry_run, config_file)
     check_params(settings)
     custom_metrics(settings.evaluation, str(project_dir.resolve()))  # each importable, as the flow will import it
+    check_project_files(settings, inputs.base, inputs.benchmark, inputs.baseline_model)
     return flow_contribs(project_dir, contrib)
+
+
+def check_project_files(
+    settings: Settings, base_file: tuple[str, bytes], benchmark_file: tuple[str, bytes],
+    model_file: tuple[str, bytes] | None,
+) -> None:
+    """What `load_baseline_model` and `integrate_contributed_data` would find wrong with the
+    project's own files, found before a run exists: the base data (columns, kinds, values,
+    labels, two classes), the baseline model file (trusted, well formed, predicting the
+    base data) and the benchmark (columns, values, labels the baseline knows, every class)."""
+    from pipeline.data.contributions import conform
+    from pipeline.data.tables import read_table
+    from pipeline.modelling.baseline import prepare_baseline
+    from pipeline.scoring.evaluation import check_classes
+
+    baseline = prepare_baseline(settings, base_file, model_file)
+    benchmark = conform(read_table(*benchmark_file, settings.data.max_rows), baseline.schema, benchmark_file[0],
+                        baseline.classes, allow_missing=settings.data.missing == "impute")
+    check_classes(benchmark[baseline.schema.target].to_numpy(), baseline.classes)
 
 
 def validate_contributions(

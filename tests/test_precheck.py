@@ -250,3 +250,72 @@ def test_dry_run_from_outside_the_project(layout: dict[str, Path]) -> None:
         ("data/contrib_alice.csv", ALICE), ("bob.parquet", BOB)]
     recorded = json.dumps([run.data.data_manifest, run.data.contributions, run.data.attestation], default=str)
     assert str(here) not in recorded and str(project) not in recorded
+
+
+# --- the project's own files: checked before any run ------------------------------------
+
+
+def test_a_benchmark_with_unknown_labels_fails_before_any_run(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    bench = pd.read_csv(project / "data" / "benchmark.csv")
+    bench.loc[[3, 7], "target"] = 2
+    bench.to_csv(project / "data" / "benchmark.csv", index=False)
+
+    result = invoke("run", "--project", str(project), "--contrib", f"data/contrib_alice.csv:{ALICE}")
+
+    assert result.exit_code == 2
+    assert flat(result.stderr) == (
+        "Error: data/benchmark.csv: column 'target' has labels the baseline does not know (2) in rows 4, 8 (2 rows); "
+        "use one of 0, 1.")
+    assert_no_run(project)
+
+
+def test_a_base_column_no_model_can_use_fails_before_any_run(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    base = pd.read_csv(project / "data" / "base.csv")
+    base.insert(0, "passenger", [f"name {i}" for i in range(len(base))])
+    base.to_csv(project / "data" / "base.csv", index=False)
+
+    result = invoke("run", "--project", str(project), "--contrib", f"data/contrib_alice.csv:{ALICE}")
+
+    assert result.exit_code == 2
+    assert flat(result.stderr) == (
+        "Error: data/base.csv: column 'passenger' (a different text in every row: an ID or free text) cannot be "
+        "used as a feature; list [model] features without it (or drop it from the file).")
+    assert_no_run(project)
+
+
+def test_a_benchmark_missing_a_class_fails_before_any_run(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    bench = pd.read_csv(project / "data" / "benchmark.csv")
+    bench[bench["target"] == 1].to_csv(project / "data" / "benchmark.csv", index=False)
+
+    result = invoke("run", "--project", str(project), "--contrib", f"data/contrib_alice.csv:{ALICE}")
+
+    assert result.exit_code == 2
+    assert flat(result.stderr) == (
+        "Error: The benchmark holds a single class; AUROC needs at least two: add rows of the other classes.")
+    assert_no_run(project)
+
+
+def test_a_continuous_target_is_named_not_listed_as_unknown_labels(tmp_path: Path) -> None:
+    """Before: `column 'medv' has labels the baseline does not know (10.9, 12.5, …)` or
+    scikit-learn's `Unknown label type: continuous` (exit 3). Now one sentence, before any run."""
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes(as_frame=True).frame.round(6)
+    (tmp_path / "data").mkdir()
+    data.iloc[:40].to_csv(tmp_path / "data" / "base.csv", index=False)
+    data.iloc[40:140].to_csv(tmp_path / "data" / "benchmark.csv", index=False)
+    data.iloc[140:].to_csv(tmp_path / "data" / "more.csv", index=False)
+    (tmp_path / "hokusai.toml").write_text('[model]\ntarget = "target"\n')
+
+    result = invoke("run", "--project", str(tmp_path), "--contrib", f"data/more.csv:{ALICE}")
+
+    assert result.exit_code == 2
+    distinct = data.iloc[:40]["target"].nunique()
+    assert flat(result.stderr) == (
+        f"Error: data/base.csv: the target 'target' holds {distinct} different numbers in 40 rows, a quantity "
+        "rather than classes; hokusai evaluates classifiers only (regression is not supported yet): set [model] "
+        "target to a column of classes.")
+    assert_no_run(project=tmp_path)

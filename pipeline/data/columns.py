@@ -125,7 +125,8 @@ def infer_kinds(base: pd.DataFrame, features: tuple[str, ...], categorical: list
         noun = "column" if len(unusable) == 1 else "columns"
         raise DataError(
             f"{name}: {noun} {shown} cannot be used as {'a feature' if len(unusable) == 1 else 'features'}; "
-            "list [model] features without them (or drop them from the file)."
+            f"list [model] features without {'it' if len(unusable) == 1 else 'them'} (or drop "
+            f"{'it' if len(unusable) == 1 else 'them'} from the file)."
         )
     return tuple(kinds)
 

@@ -67,6 +67,33 @@ def load_baseline_model(
                                   _classes(model), None)
 
 
+#: A numeric target with more distinct values than this, some with fractions or more than
+#: one per two rows, is a quantity (regression), not classes.
+CONTINUOUS_DISTINCT = 20
+
+
+def check_class_target(base: pd.DataFrame, schema: Schema, name: str) -> None:
+    """A target of numbers with fractions and many distinct values is a quantity to predict
+    (regression), not classes: say so in one sentence instead of listing every value as an
+    unknown label later."""
+    import numpy as np
+
+    from pipeline.errors import DataError
+
+    values = base[schema.target]
+    if values.dtype.kind not in "fiu":
+        return
+    present = values.dropna().to_numpy()
+    distinct = np.unique(present)
+    fractions = not np.all(np.mod(distinct, 1) == 0)
+    if len(distinct) > CONTINUOUS_DISTINCT and (fractions or len(distinct) > len(present) / 2):
+        raise DataError(
+            f"{name}: the target {schema.target!r} holds {len(distinct)} different numbers in {len(present)} rows, a "
+            "quantity rather than classes; hokusai evaluates classifiers only (regression is not supported yet): set "
+            "[model] target to a column of classes."
+        )
+
+
 def _check_trainable(base: pd.DataFrame, schema: Schema) -> None:
     if base[schema.target].nunique() < 2:
         from pipeline.errors import DataError
@@ -128,6 +155,7 @@ def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_fil
     schema = resolve_schema(raw, settings.model, name)
     check_columns(raw, schema, name)
     schema = replace(schema, kinds=infer_kinds(raw, schema.features, settings.model.categorical, name))
+    check_class_target(raw, schema, name)
     base = conform(raw, schema, name, classes=None, allow_missing=settings.data.missing == "impute")
     if model_file is not None:
         _, model_bytes, info = load_baseline_model(model_file, base, schema, settings.model, settings.evaluation.seed)
