@@ -97,7 +97,7 @@ def result(summary: dict[str, Any]) -> Group:
         f" on {summary['primary_metric']}: gate ", (verdict, style),
     ))
     for g in summary["gate"]:
-        mark = "ok" if g["passed"] else "FAILED"
+        mark = "ok" if g["passed"] else "FAILED" if g.get("blocking", True) else "breached (not blocking)"
         lines.append(Text(f"  {g['rule']}: {g['value']} vs {g['threshold']} {mark}"))
     if summary["contributors"]:
         people = Table(title=f"Contributors ({summary['weight_method']})", title_justify="left", header_style="bold")

@@ -92,6 +92,14 @@ class CustomMetricSection(_Section):
     bounded: bool = Field(True, description="Values lie in [0, 1] (required to be the primary metric).")
 
 
+class GuardrailSection(_Section):
+    metric: str = Field(..., min_length=1, description="A built-in or custom metric the candidate must hold.")
+    direction: Literal["higher", "lower"] | None = Field(
+        None, description="higher: the candidate's score must be >= threshold; lower: <=; empty = the metric's own.")
+    threshold: float = Field(..., allow_inf_nan=False, description="Absolute bound on the candidate's score (equality passes).")
+    blocking: bool = Field(True, description="A breach fails the gate (reject_mint); false = reported only.")
+
+
 class EvaluationSection(_Section):
     seed: int = Field(42, ge=0, lt=2**32, description="Seed of training, the bootstrap and attribution.")
     min_improvement_bps: int = Field(
@@ -105,6 +113,16 @@ class EvaluationSection(_Section):
     attribution: Literal["auto", "exact_shapley", "monte_carlo_shapley", "leave_one_out", "row_share"] = Field(
         "auto", description="How contributor weights are computed; auto = exact Shapley within the budget, else Monte-Carlo.")
     attribution_budget: int = Field(64, ge=1, le=100000, description="Most retrainings attribution may use.")
+    guardrails: list[GuardrailSection] = Field(
+        default_factory=list,
+        description="[[evaluation.guardrails]] metric, direction, threshold, blocking: absolute bounds on the "
+        "candidate's secondary metrics (Hokusai's semantics); a blocking breach fails the gate.",
+    )
+    max_drop_bps: int | None = Field(
+        None, ge=0, le=10000,
+        description="No secondary metric, nor any class's recall, may fall more than this many bps below the "
+        "baseline's; a fall fails the gate. Empty = no limit.",
+    )
     custom_metrics: dict[str, CustomMetricSection] = Field(
         default_factory=dict, description="Metrics of your own: [evaluation.custom_metrics.NAME] with function, direction, bounded.")
 
@@ -211,6 +229,15 @@ class Settings(_Section):
         return model
 
     @model_validator(mode="after")
+    def _guardrails_name_metrics(self) -> Settings:
+        known = [*METRICS, *self.evaluation.custom_metrics]
+        for i, guard in enumerate(self.evaluation.guardrails):
+            if guard.metric not in known:
+                raise ValueError(f"evaluation.guardrails[{i}].metric {guard.metric!r} is not a metric; use one of "
+                                 f"{', '.join(known)}")
+        return self
+
+    @model_validator(mode="after")
     def _primary_metric_fits_on_chain(self) -> Settings:
         name = self.model.primary_metric
         custom = self.evaluation.custom_metrics.get(name)
@@ -263,9 +290,12 @@ def _merge(*layers: dict[str, Any]) -> dict[str, Any]:
 def _describe(error: ValidationError, source: str) -> str:
     parts = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        got = f" (got {item['input']!r})" if item["type"] != "missing" and "input" in item else ""
         msg = item["msg"].removeprefix("Value error, ")  # pydantic's prefix for validator errors
+        if not item["loc"]:  # a check across sections: its message names the field itself
+            parts.append(msg)
+            continue
+        where = ".".join(str(p) for p in item["loc"])
+        got = f" (got {item['input']!r})" if item["type"] != "missing" and "input" in item else ""
         parts.append(f"{where}: {msg[0].lower() + msg[1:]}{got}")
     return f"Invalid configuration in {source}: " + "; ".join(parts) + "."
 

@@ -79,7 +79,8 @@ def build_evidence(
         "gate": {
             "passed": delta.passed,
             "conditions": [
-                {"name": g.name, "value": g.value, "threshold": g.threshold, "passed": g.passed}
+                {"name": g.name, "value": g.value, "threshold": g.threshold, "passed": g.passed,
+                 **({} if g.blocking else {"blocking": False})}
                 for g in delta.gate
             ],
         },

@@ -278,7 +278,21 @@ _REASONS = {
 
 
 def gate_reason(condition: Any) -> str:
-    """Why one gate condition passed or failed, in words."""
+    """Why one gate condition passed or failed, in words (a guardrail as Hokusai's pipeline
+    words it: `f1 observed 0.8123 is below threshold 0.85`)."""
+    name, value, threshold = condition.name, condition.value, condition.threshold
+    if name.startswith("guardrail:"):
+        metric, observed, bound = name.split(":", 1)[1], value / 10000, threshold / 10000
+        if condition.passed:
+            return f"{metric} observed {observed:.4g} is within threshold {bound:.4g}"
+        side = "below" if ">=" in getattr(condition, "rule", ">=") else "exceeds"
+        tail = "" if getattr(condition, "blocking", True) else " (not blocking: reported only)"
+        return f"{metric} observed {observed:.4g} {'is below' if side == 'below' else 'exceeds'} threshold {bound:.4g}{tail}"
+    if name.startswith("max_drop:"):
+        what = name.split(":", 1)[1]
+        if condition.passed:
+            return f"{what} changed {value:+d} bps, within the allowed drop of {-threshold} bps"
+        return f"{what} fell {-value} bps, more than the allowed drop of {-threshold} bps"
     ok, bad = _REASONS.get(condition.name, ("{name} = {value} meets {rule}", "{name} = {value} fails {rule}"))
     template = ok if condition.passed else bad
     return template.format(name=condition.name, value=condition.value, threshold=condition.threshold,
@@ -294,7 +308,8 @@ def verdict(delta: Any) -> dict[str, Any] | None:
         "primary_metric": delta.primary_metric,
         "passed": delta.passed,
         "gate": [{"name": g.name, "rule": g.rule, "value": g.value, "threshold": g.threshold,
-                  "passed": g.passed, "reason": gate_reason(g)} for g in delta.gate],
+                  "passed": g.passed, "blocking": getattr(g, "blocking", True), "reason": gate_reason(g)}
+                 for g in delta.gate],
         "weight_method": delta.weight_method,
         "notes": list(delta.notes),
     }

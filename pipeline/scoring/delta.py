@@ -56,6 +56,7 @@ class GateCondition:
     threshold: int
     passed: bool
     rule: str
+    blocking: bool = True  # a guardrail set `blocking = false` is reported, never fails the gate
 
 
 @dataclass(frozen=True)
@@ -169,9 +170,14 @@ def compare(
     lower_is_better: frozenset[str] = LOWER_IS_BETTER,
     ci: BootstrapCI | None = None,
     attribution: Attribution | None = None,
+    guardrails: tuple[Any, ...] = (),
+    max_drop_bps: int | None = None,
+    class_recall: dict[str, tuple[int, int]] | None = None,
 ) -> Delta:
     """Deltas of every metric (positive = better), DeltaOne of the primary one with its CI,
-    the gate (all integer comparisons) and the contributor weights."""
+    the gate (all integer comparisons: DeltaOne, CI, benchmark rows, then `guardrails` and
+    `max_drop_bps` over the secondary metrics and each class's recall, `class_recall`:
+    {class: (baseline bps, candidate bps)}) and the contributor weights."""
     rows = []
     for metric in baseline:
         b, c = to_bps(baseline[metric]), to_bps(candidate[metric])
@@ -189,6 +195,7 @@ def compare(
         gate.append(GateCondition("ci_low_bps", ci.low_bps, 0, ci.low_bps > 0, "ci_low_bps > 0"))
     gate.append(GateCondition("benchmark_rows", benchmark_rows, min_benchmark_rows,
                               benchmark_rows >= min_benchmark_rows, "benchmark_rows >= min_benchmark_rows"))
+    gate += guardrail_conditions(rows, primary_metric, guardrails, max_drop_bps, class_recall or {})
     contributors, method, notes = attributed_weights(contributions, attribution, primary_metric, primary.delta_bps)
     if any(c.wallet is None for c in contributors):
         notes.append("Some rows carry no wallet: they are unattributable and cannot be attested.")
@@ -202,13 +209,55 @@ def compare(
         deltaone_pp=bps_to_pp(primary.delta_bps),
         metrics=rows,
         gate=gate,
-        passed=all(g.passed for g in gate),
+        passed=all(g.passed for g in gate if g.blocking),
         contributors=contributors,
         weight_method=method,
         notes=notes,
         ci=ci,
         retrainings=attribution.retrainings if attribution is not None else 0,
     )
+
+
+def guardrail_conditions(
+    rows: list[MetricDelta], primary_metric: str, guardrails: tuple[Any, ...], max_drop_bps: int | None,
+    class_recall: dict[str, tuple[int, int]],
+) -> list[GateCondition]:
+    """The gate's guardrails: each `[[evaluation.guardrails]]` as an absolute bound on the
+    candidate's score in bps (equality passes; Hokusai's semantics), then `max_drop_bps`
+    over every secondary metric's delta and every class's recall (ours)."""
+    by_name = {r.metric: r for r in rows}
+    out = []
+    for guard in guardrails:
+        row = by_name[guard.metric]
+        direction = guard.direction or ("higher" if row.higher_is_better else "lower")
+        threshold = to_bps(guard.threshold)
+        passed = row.candidate_bps >= threshold if direction == "higher" else row.candidate_bps <= threshold
+        sign = ">=" if direction == "higher" else "<="
+        out.append(GateCondition(f"guardrail:{guard.metric}", row.candidate_bps, threshold, passed,
+                                 f"{guard.metric} {sign} {guard.threshold}", guard.blocking))
+    if max_drop_bps is not None:
+        for row in rows:
+            if row.metric != primary_metric:
+                out.append(GateCondition(f"max_drop:{row.metric}", row.delta_bps, -max_drop_bps,
+                                         row.delta_bps >= -max_drop_bps, f"{row.metric} delta_bps >= -max_drop_bps"))
+        for label, (before, after) in class_recall.items():
+            out.append(GateCondition(f"max_drop:recall[{label}]", after - before, -max_drop_bps,
+                                     after - before >= -max_drop_bps, f"recall of class {label} delta_bps >= -max_drop_bps"))
+    return out
+
+
+def class_recall_bps(predictions: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Each class's recall on the benchmark, baseline and candidate, in bps."""
+    import numpy as np
+
+    y = np.asarray(predictions["y_true"])
+    out = {}
+    for label in predictions["classes"]:
+        rows = y == label
+        if rows.any():
+            out[str(label)] = tuple(to_bps(float(np.mean(np.asarray(predictions[side]["y_pred"])[rows] == label)))
+                                    for side in ("baseline", "candidate"))
+    return out
 
 
 def primary_custom_metric(settings: Settings, project_dir: str | None) -> Any:
@@ -281,7 +330,9 @@ def compare_and_output_delta(
                               predictions["classes"], resamples=ev.bootstrap_samples, confidence=ev.confidence,
                               seed=ev.seed, average=ev.average, custom=custom_fn)
     return compare(baseline_metrics, candidate_metrics, metric, ev.min_improvement_bps, ev.min_benchmark_rows,
-                   benchmark_rows, contributions, lower_is_better=frozenset(lower), ci=ci, attribution=attribution)
+                   benchmark_rows, contributions, lower_is_better=frozenset(lower), ci=ci, attribution=attribution,
+                   guardrails=tuple(ev.guardrails), max_drop_bps=ev.max_drop_bps,
+                   class_recall=class_recall_bps(predictions) if ev.max_drop_bps is not None else None)
 
 
 def compare_and_attribute(

@@ -72,3 +72,34 @@ def test_penguins_as_published_evaluate_with_each_estimator(penguins, estimator,
     assert [c["weight_bps"] for c in summary["contributors"]] == weights
     assert [c["rows"] for c in summary["contributors"]] == [90, 94]
     assert [m["metric"] for m in summary["metrics"]][:2] == ["accuracy", "balanced_accuracy"]
+
+
+@pytest.mark.timeout(300)
+def test_a_guardrail_breach_blocks_a_run_whose_primary_metric_improved(tmp_path: Path) -> None:
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path / "guarded")
+    with (project / "hokusai.toml").open("a") as toml:
+        toml.write('\n[[evaluation.guardrails]]\nmetric = "log_loss"\nthreshold = 0.05\n'
+                   '\n[[evaluation.guardrails]]\nmetric = "f1"\nthreshold = 0.99\nblocking = false\n')
+    done = cli("run", "--json", "--contrib", f"data/contrib_alice.csv:{ALICE}", "--contrib",
+               f"data/contrib_bob.parquet:{BOB}", cwd=project)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["deltaone_bps"] == 700 and summary["gate_passed"] is False
+    guards = {g["name"]: (g["value"], g["threshold"], g["passed"], g["blocking"]) for g in summary["gate"]
+              if g["name"].startswith("guardrail:")}
+    assert guards == {"guardrail:log_loss": (814, 500, False, True), "guardrail:f1": (9844, 9900, False, False)}
+    text = flat(done.stderr)
+    assert "log_loss <= 0.05: 814 vs 500 FAILED" in text and "f1 >= 0.99: 9844 vs 9900 breached (not blocking)" in text
+    run = summary["run_id"]
+    inspected = json.loads(cli("inspect", run, "--json", cwd=project).stdout)
+    reasons = [g["reason"] for g in inspected["verdict"]["gate"] if g["name"].startswith("guardrail:")]
+    assert reasons == ["log_loss observed 0.0814 exceeds threshold 0.05",
+                       "f1 observed 0.9844 is below threshold 0.99 (not blocking: reported only)"]
+    key = tmp_path / "attester.key"  # Hardhat's public test key #2: no value anywhere
+    key.write_text("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a\n")
+    refused = cli("attest", run, "--deadline", "4102444800", "--sign-key-file", str(key), cwd=project)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert flat(refused.stderr) == ("Error: This run failed the DeltaOne gate and cannot be signed; pass --force to "
+                                    "sign it anyway (its evidence stays marked gate.passed = false).")

@@ -201,5 +201,5 @@ def test_delta_to_dict() -> None:
     assert as_dict["contributors"] == [{"wallet": ALICE, "rows": 2, "weight_bps": 10000, "value_bps": None}]
     assert as_dict["gate"][0] == {
         "name": "delta_bps", "value": 100, "threshold": 1, "passed": True,
-        "rule": "delta_bps >= min_improvement_bps",
+        "rule": "delta_bps >= min_improvement_bps", "blocking": True,
     }
