@@ -69,6 +69,11 @@ class DataSection(_Section):
         description="Column of a contributed file naming the wallet credited for each row "
         "(many contributors in one file); a file with it takes no FILE:WALLET tag.",
     )
+    id_column: str = Field(
+        "", description="Column naming who or what each row is about (a passenger id), in base, benchmark and "
+        "contributed files: a contributed row is benchmark contamination or a duplicate when its id is, not when "
+        "its values are. Not a feature. Empty = judge by values.",
+    )
     invalid_rows: Literal["reject", "drop"] = Field(
         "reject", description="Contributed rows with an empty or infinite feature or no label: "
         "reject the file, or drop those rows (counted per column in the manifest).",

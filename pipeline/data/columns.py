@@ -37,6 +37,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def text_values(values: pd.Series) -> Any:
+    """A column as text values (ids, categories): whole floats as integers, gaps NaN."""
+    import numpy as np
+
+    return values.map(_text, na_action="ignore").to_numpy(dtype=object, na_value=np.nan)
+
+
 def _is_missing(values: pd.Series) -> Any:
     return values.isna().to_numpy()
 
@@ -144,8 +151,7 @@ def convert(frame: pd.DataFrame, features: tuple[str, ...], kinds: tuple[str, ..
         values = frame[column]
         missing = _is_missing(values)
         if kind == CATEGORICAL:
-            text = values.map(_text, na_action="ignore")
-            out[column] = text.to_numpy(dtype=object, na_value=np.nan)
+            out[column] = text_values(values)
             continue
         if kind == BOOLEAN:
             converted, expected = _boolean_values(values), "true/false (or yes/no)"

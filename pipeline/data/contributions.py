@@ -156,6 +156,8 @@ class Integration:
     files: list[FileReport] = field(default_factory=list)
     rules: dict[str, Any] = field(default_factory=dict)
     features: dict[str, str] = field(default_factory=dict)  # each feature's kind (`pipeline.data.columns`)
+    benchmark_rows: int = 0
+    benchmark_distinct: int = 0  # distinct feature vectors (or ids) among the benchmark rows
 
     def contributors(self) -> list[dict[str, Any]]:
         """Counts per wallet over every file (first appearance order; None = no wallet)."""
@@ -170,11 +172,21 @@ class Integration:
         return list(totals.values())
 
     def notes(self) -> list[str]:
+        notes = []
         unattributed = [f.file for f in self.files if f.wallet is None and f.wallet_column is None]
-        if not unattributed:
-            return []
-        return [f"{', '.join(unattributed)}: no wallet, so its rows are unattributable (fine for a dry-run "
-                "or a check; a real run needs FILE:WALLET or a wallet column)."]
+        if unattributed:
+            notes.append(f"{', '.join(unattributed)}: no wallet, so its rows are unattributable (fine for a dry-run "
+                         "or a check; a real run needs FILE:WALLET or a wallet column).")
+        dropped = sum(f.benchmark_rows_dropped for f in self.files)
+        read = sum(f.rows_read for f in self.files)
+        if "id_column" not in self.rules and dropped and self.benchmark_distinct < self.benchmark_rows:
+            notes.append(
+                f"The benchmark's feature values repeat ({self.benchmark_rows} rows, {self.benchmark_distinct} "
+                f"distinct), so matching contributed rows to it by values can drop honest rows: {dropped} of {read} "
+                f"contributed rows ({dropped * 100 // max(read, 1)}%) were dropped as benchmark rows; if rows are "
+                "about different people or things with equal values, set [data] id_column to match by id."
+            )
+        return notes
 
     def manifest(self) -> dict[str, Any]:
         """The data manifest (`hokusai.manifest/v1`): rules applied, each file (hashes, how it
@@ -300,6 +312,15 @@ def conform(
     labels = frame[schema.target]
     if labels.isna().any():
         raise DataError(f"{name}: column {schema.target!r} has no label in {_rows(labels.isna())}; label or remove them{hint}.")
+    ids = None
+    if schema.id_column:
+        from pipeline.data.columns import text_values
+
+        raw_ids = frame[schema.id_column]
+        if raw_ids.isna().any():
+            raise DataError(f"{name}: column {schema.id_column!r} has no id in {_rows(raw_ids.isna())}; fill or remove "
+                            f"them{hint}.")
+        ids = text_values(raw_ids)
     distinct = _distinct_labels(labels, schema.target, name, classes)
     if classes is not None:
         known = {_label_text(c) for c in classes}
@@ -316,9 +337,13 @@ def conform(
         columns[schema.target] = np.asarray(classes)[as_text.map(lookup).to_numpy(dtype=int)]
     else:
         columns[schema.target] = labels.reset_index(drop=True)
+    if ids is not None:
+        columns[schema.id_column] = ids
     if block is not None:  # the features' own block (column-major, as pandas keeps it): no copy
         out = pd.DataFrame(block, columns=list(schema.features), copy=False)
         out[schema.target] = columns[schema.target]
+        if ids is not None:
+            out[schema.id_column] = ids
         return out
     return pd.DataFrame(columns)  # one consolidation, index 0..n-1
 
@@ -373,7 +398,7 @@ def invalid_rows(frame: pd.DataFrame, schema: Schema, allow_missing: bool = Fals
     for column in schema.columns:
         values = frame[column]
         bad = values.isna().to_numpy()
-        if column != schema.target:
+        if column not in (schema.target, schema.id_column):
             bad = bad & (not allow_missing)
             if kinds[column] == "numeric":
                 bad = bad | np.isinf(numbers(values).to_numpy(dtype=np.float64, na_value=np.nan))
@@ -530,9 +555,13 @@ def integrate_contributions(
         rules = rules.model_copy(update={"max_rows": max_rows})
     if not files:
         raise DataError("No contributed data was given; pass at least one file with --contrib FILE[:WALLET].")
-    feature_keys = lambda f: pd.util.hash_pandas_object(f[list(schema.features)], index=False).to_numpy()  # noqa: E731
-    row_keys = lambda f: pd.util.hash_pandas_object(f[schema.columns], index=False).to_numpy()  # noqa: E731
+    # with `[data] id_column`, a row is in the benchmark, or a duplicate, when its id is; else by its values
+    match = [schema.id_column] if schema.id_column else list(schema.features)
+    feature_keys = lambda f: pd.util.hash_pandas_object(f[match], index=False).to_numpy()  # noqa: E731
+    row_keys = lambda f: pd.util.hash_pandas_object(f[[schema.id_column] if schema.id_column else schema.columns],  # noqa: E731
+                                                    index=False).to_numpy()
     benchmark_keys = np.unique(feature_keys(benchmark))
+    benchmark_shape = {"benchmark_rows": len(benchmark), "benchmark_distinct": len(benchmark_keys)}
     seen = np.unique(row_keys(base))
     kept_frames = [base[schema.columns].assign(**{ORIGIN: -1})]
     kept_digests = [row_digests(base[schema.columns])]  # for the canonical order of the training rows
@@ -580,9 +609,12 @@ def integrate_contributions(
             missing_values=gaps,
         ))
     if not any(c.rows_kept for c in contributions):
+        hint = ("" if schema.id_column or len(benchmark_keys) == len(benchmark) else
+                f" (the benchmark's {len(benchmark)} rows have only {len(benchmark_keys)} distinct feature values: if "
+                "rows are about different people or things with equal values, set [data] id_column to match by id)")
         raise DataError(
             "No contributed row is new: every row duplicates the base data or appears in the "
-            "benchmark; contribute rows the model has not seen."
+            f"benchmark{hint}; contribute rows the model has not seen."
         )
     frame = kept = None  # (memory: the last file's tables are in `kept_frames` or not needed)
     training = pd.concat(kept_frames, ignore_index=True)
@@ -592,9 +624,12 @@ def integrate_contributions(
     order = canonical_order(np.concatenate(kept_digests), training[ORIGIN].to_numpy())
     training = training.take(order).reset_index(drop=True)
     used = {key: getattr(rules, key) for key in ("invalid_rows", "missing", "min_rows", "pii", "wallet_column", "max_rows")}
+    if rules.id_column:
+        used["id_column"] = rules.id_column
     from pipeline.data.columns import kinds_by_column
 
-    return Integration(training, contributions, reports, used, kinds_by_column(schema.features, schema.kinds))
+    return Integration(training, contributions, reports, used, kinds_by_column(schema.features, schema.kinds),
+                       **benchmark_shape)
 
 
 def integrate_contributed_data(

@@ -123,7 +123,7 @@ def schema_columns(settings: Settings, base: tuple[str, bytes]) -> list[str]:
 
     name, data = base
     header = read_table(name, data, max_rows=1)
-    schema = resolve_schema(header, settings.model, name)
+    schema = resolve_schema(header, settings.model, name, settings.data.id_column)
     check_columns(header, schema, name)  # configured features the base lacks: fail in `start`
     return schema.columns
 

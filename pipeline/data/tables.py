@@ -37,10 +37,12 @@ class Schema:
     features: tuple[str, ...]
     target: str
     kinds: tuple[str, ...] = ()
+    id_column: str = ""  # `[data] id_column`: who each row is about; not a feature
 
     @property
     def columns(self) -> list[str]:
-        return [*self.features, self.target]
+        """Every column a table must hold: features, target, and the id column when set."""
+        return [*self.features, self.target, *([self.id_column] if self.id_column else [])]
 
 
 def table_format(name: str) -> str:
@@ -54,15 +56,18 @@ def table_format(name: str) -> str:
     return FORMATS[suffix]
 
 
-def resolve_schema(base: pd.DataFrame, spec: ModelSection, name: str) -> Schema:
-    """The configured features, or every base column but the target."""
+def resolve_schema(base: pd.DataFrame, spec: ModelSection, name: str, id_column: str = "") -> Schema:
+    """The configured features, or every base column but the target (and the id column)."""
     if spec.target not in base.columns:
         raise DataError(
             f"{name}: has no target column {spec.target!r}; set [model] target to one of "
             f"{', '.join(map(str, base.columns[:8]))}."
         )
-    features = spec.features or [str(c) for c in base.columns if c != spec.target]
-    return Schema(tuple(features), spec.target)
+    if id_column and id_column in spec.features:
+        raise DataError(f"[data] id_column {id_column!r} is also listed in [model] features; an id is not a "
+                        "feature: remove it from features.")
+    features = spec.features or [str(c) for c in base.columns if c not in (spec.target, id_column)]
+    return Schema(tuple(features), spec.target, id_column=id_column)
 
 
 @dataclass(frozen=True)

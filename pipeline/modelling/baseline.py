@@ -152,7 +152,7 @@ def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_fil
 
     name, data = base_file
     raw = read_table(name, data, settings.data.max_rows)
-    schema = resolve_schema(raw, settings.model, name)
+    schema = resolve_schema(raw, settings.model, name, settings.data.id_column)
     check_columns(raw, schema, name)
     schema = replace(schema, kinds=infer_kinds(raw, schema.features, settings.model.categorical, name))
     check_class_target(raw, schema, name)

@@ -722,3 +722,62 @@ def test_validate_refuses_a_duplicated_column_name(tmp_path, monkeypatch) -> Non
     )
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.csv"]
+
+
+# --- contamination that fits the data: matching by id, and a warning when values repeat -----
+
+def _people(n: int, start: int, seed: int) -> pd.DataFrame:
+    """Rows about different people whose few feature values often coincide (Titanic-like)."""
+    rng = np.random.RandomState(seed)
+    return pd.DataFrame({"pid": range(start, start + n), "sex": rng.randint(0, 2, n).astype(float),
+                         "age": rng.randint(1, 40, n).astype(float), "target": rng.randint(0, 2, n)})
+
+
+PEOPLE_BASE, PEOPLE_BENCH, PEOPLE_NEW = _people(40, 0, 1), _people(100, 1000, 2), _people(60, 5000, 3)
+BY_VALUE = Schema(("sex", "age"), "target")
+BY_ID = Schema(("sex", "age"), "target", id_column="pid")
+# base and benchmark as the flow hands them on: conformed (ids as text)
+ID_BASE, ID_BENCH = (conform(frame, BY_ID, name, None) for frame, name in ((PEOPLE_BASE, "b"), (PEOPLE_BENCH, "m")))
+
+
+def test_repeating_benchmark_values_drop_honest_rows_and_say_so() -> None:
+    cols = BY_VALUE.columns
+    result = integrate_contributions(PEOPLE_BASE[cols], PEOPLE_BENCH[cols], [
+        ContributionFile("c.csv", PEOPLE_NEW[cols].to_csv(index=False).encode(), ALICE)], BY_VALUE, [0, 1])
+    (only,) = result.contributions
+    assert (only.rows_kept, only.benchmark_rows_dropped) == (6, 52)  # 52 other people, dropped as "benchmark"
+    assert result.notes() == [
+        "The benchmark's feature values repeat (100 rows, 60 distinct), so matching contributed rows to it by values "
+        "can drop honest rows: 52 of 60 contributed rows (86%) were dropped as benchmark rows; if rows are about "
+        "different people or things with equal values, set [data] id_column to match by id."]
+
+
+def test_an_id_column_keeps_honest_rows_that_share_values_with_the_benchmark() -> None:
+    new = pd.concat([PEOPLE_NEW, PEOPLE_BENCH.iloc[:3], PEOPLE_BASE.iloc[:2], PEOPLE_NEW.iloc[:1]])  # 3 leaked, 3 repeats
+    result = integrate_contributions(ID_BASE, ID_BENCH, [
+        ContributionFile("c.csv", new.to_csv(index=False).encode(), ALICE)], BY_ID, [0, 1],
+        rules=DataSection(id_column="pid"))
+    (only,) = result.contributions
+    assert (only.rows_in, only.rows_kept, only.benchmark_rows_dropped, only.duplicates_dropped) == (66, 60, 3, 3)
+    assert result.notes() == [] and result.rules["id_column"] == "pid"
+    assert list(result.training_data.columns) == ["sex", "age", "target", "pid", ORIGIN]
+    assert sorted(result.training_data["pid"].tolist())[:3] == ["0", "1", "10"]  # ids are text
+
+
+def test_an_id_column_must_be_filled_and_is_not_a_feature() -> None:
+    from pipeline.config import ModelSection
+    from pipeline.data.tables import resolve_schema
+
+    gap = PEOPLE_NEW.astype({"pid": float}).copy()
+    gap.loc[2, "pid"] = np.nan
+    with pytest.raises(DataError) as caught:
+        integrate_contributions(ID_BASE, ID_BENCH, [ContributionFile("c.csv", gap.to_csv(index=False).encode(),
+                                                                             ALICE)], BY_ID, [0, 1],
+                                rules=DataSection(id_column="pid"))
+    assert str(caught.value) == ("c.csv: column 'pid' has no id in row 3; fill or remove them, "
+                                 'or set [data] invalid_rows = "drop".')
+    assert resolve_schema(PEOPLE_BASE, ModelSection(), "b.csv", "pid") == BY_ID
+    with pytest.raises(DataError) as caught:
+        resolve_schema(PEOPLE_BASE, ModelSection(features=["pid", "age"]), "b.csv", "pid")
+    assert str(caught.value) == ("[data] id_column 'pid' is also listed in [model] features; an id is not a feature: "
+                                 "remove it from features.")
