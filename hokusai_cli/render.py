@@ -90,6 +90,8 @@ def result(summary: dict[str, Any]) -> Group:
         ci = f"[{m['ci_low_bps']:+d}, {m['ci_high_bps']:+d}]" if m.get("ci_low_bps") is not None else ""
         table.add_row(name, fmt_score(m["baseline"]), fmt_score(m["candidate"]), fmt_bps(m["delta_bps"]), ci)
     lines = [table]
+    if summary.get("task"):
+        lines.insert(0, Text(f"Task: {summary['task']['task']} ({summary['task']['why']})"))
     verdict = "passed" if summary["gate_passed"] else "failed"
     style = "bold green" if summary["gate_passed"] else "bold red"
     lines.append(Text.assemble(

@@ -13,20 +13,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.errors import ConfigError
 
-#: Built-in metric names, the same in artifacts, MLflow, evidence and the CLI.
+#: Built-in metric names of a classification, the same in artifacts, MLflow, evidence and the CLI.
 METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auroc", "log_loss")
+#: Built-in metric names of a regression.
+REGRESSION_METRICS = ("r2", "explained_variance", "rmse", "mae", "mape")
+#: Each built-in metric's family, as Hokusai's pipeline names them (the on-chain metricFamily).
+METRIC_FAMILIES = {**{m: "proportion" for m in ("accuracy", "balanced_accuracy", "precision", "recall", "f1")},
+                   "auroc": "rank_or_ordinal", "log_loss": "continuous",
+                   **{m: "continuous" for m in REGRESSION_METRICS}}
 #: Metrics where lower is better; every delta is reported so that positive means better.
-LOWER_IS_BETTER = frozenset({"log_loss"})
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
+#: Metrics with no upper bound (errors in the target's units): their deltas are relative, in bps.
+UNBOUNDED = frozenset({"rmse", "mae", "mape"})
 #: Metrics bounded in [0, 1], higher = better: only these (and such custom metrics) can be
-#: the primary metric, whose scores go on chain in bps.
-PRIMARY_METRICS = tuple(m for m in METRICS if m not in LOWER_IS_BETTER)
+#: the primary metric, whose scores go on chain in bps. r2 is at most 1 and clipped at 0.
+PRIMARY_METRICS = (*(m for m in METRICS if m not in LOWER_IS_BETTER), "r2")
 
 CONFIG_FILE = "hokusai.toml"
 ENV_PREFIX = "HOKUSAI_"
 #: Local state of a project (MLflow SQLite store); Metaflow keeps its own `.metaflow/`.
 STATE_DIR = ".hokusai"
 
-Estimator = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
+Estimator = Literal["auto", "logistic_regression", "ridge", "random_forest", "hist_gradient_boosting"]
 
 
 class _Section(BaseModel):
@@ -39,7 +47,14 @@ class ModelSection(_Section):
     features: list[str] = Field(
         default_factory=list, description="Feature columns; empty = every column but the target."
     )
-    estimator: Estimator = Field("logistic_regression", description="The scikit-learn estimator of baseline and candidate.")
+    task: Literal["auto", "binary", "multiclass", "regression"] = Field(
+        "auto", description="What the target is: auto decides from the base data (a quantity with many different "
+        "numbers is regression; two labels binary; more multiclass) and the run says what it decided.",
+    )
+    estimator: Estimator = Field(
+        "auto", description="The scikit-learn estimator of baseline and candidate: logistic_regression (classification), "
+        "ridge (regression), random_forest or hist_gradient_boosting (either); auto = logistic_regression or ridge.",
+    )
     categorical: list[str] = Field(
         default_factory=list,
         description="Features to treat as categories even when written as numbers (codes); other kinds are "
@@ -49,9 +64,9 @@ class ModelSection(_Section):
         default_factory=dict, description="Hyper-parameters passed to the estimator."
     )
     primary_metric: str = Field(
-        "accuracy",
-        description="DeltaOne metric: accuracy, balanced_accuracy, precision, recall, f1, auroc, "
-        "or a bounded higher-is-better custom metric.",
+        "auto",
+        description="DeltaOne metric: accuracy, balanced_accuracy, precision, recall, f1, auroc (classification), "
+        "r2 (regression, clipped at 0), or a bounded higher-is-better custom metric; auto = accuracy or r2.",
     )
 
 
@@ -134,7 +149,7 @@ class EvaluationSection(_Section):
     @field_validator("custom_metrics")
     @classmethod
     def _no_built_in_name(cls, metrics: dict[str, CustomMetricSection]) -> dict[str, CustomMetricSection]:
-        taken = [name for name in metrics if name in METRICS]
+        taken = [name for name in metrics if name in METRICS or name in REGRESSION_METRICS or name == "auto"]
         if taken:  # it would silently replace the built-in one in every table and in the evidence
             raise ValueError(f"{', '.join(map(repr, taken))} is the name of a built-in metric; give the custom metric "
                              "another name")
@@ -152,7 +167,10 @@ class AttestationSection(_Section):
     )
     benchmark_spec_id: str = Field("hokusai-demo-breast-cancer-v1", min_length=1,
                                    description="The benchmark spec's id; benchmarkSpecHash = keccak256 of it.")
-    metric_family: str = Field("proportion", min_length=1, description="BenchmarkAnchors.metricFamily.")
+    metric_family: str = Field(
+        "auto", min_length=1, description="BenchmarkAnchors.metricFamily; auto = the primary metric's family "
+        "(proportion: accuracy-like rates; rank_or_ordinal: auroc; continuous: r2 and errors; custom metrics: proportion).",
+    )
     model_name: str = Field(
         "", description="The relayer's model_id string (e.g. 'sales-lead-scoring'); empty = the numeric [model] id."
     )
@@ -235,7 +253,7 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _guardrails_name_metrics(self) -> Settings:
-        known = [*METRICS, *self.evaluation.custom_metrics]
+        known = [*METRICS, *REGRESSION_METRICS, *self.evaluation.custom_metrics]
         for i, guard in enumerate(self.evaluation.guardrails):
             if guard.metric not in known:
                 raise ValueError(f"evaluation.guardrails[{i}].metric {guard.metric!r} is not a metric; use one of "
@@ -246,7 +264,7 @@ class Settings(_Section):
     def _primary_metric_fits_on_chain(self) -> Settings:
         name = self.model.primary_metric
         custom = self.evaluation.custom_metrics.get(name)
-        if name in PRIMARY_METRICS or (custom is not None and custom.bounded and custom.direction == "higher"):
+        if name in ("auto", *PRIMARY_METRICS) or (custom is not None and custom.bounded and custom.direction == "higher"):
             return self
         eligible = [n for n, m in self.evaluation.custom_metrics.items() if m.bounded and m.direction == "higher"]
         allowed = ", ".join([*PRIMARY_METRICS, *eligible])

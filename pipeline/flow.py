@@ -92,6 +92,8 @@ class HokusaiEvaluationFlow(FlowSpec):
 
         files = self.project_files
         baseline = prepare_baseline(a.settings(self.settings), files["base"], files["baseline_model"])
+        # the task, estimator and primary metric made explicit: what every later step (and the evidence) uses
+        self.settings, self.task = a.plain(baseline.settings), {"task": baseline.schema.task, "why": baseline.task_reason}
         self.baseline_model_bytes, self.baseline_info = baseline.model_bytes, a.plain(baseline.info)
         self.schema, self.base_data, self.classes = a.plain(baseline.schema), baseline.base_data, baseline.classes
         self.next(self.integrate_contributed_data)

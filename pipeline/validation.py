@@ -35,7 +35,8 @@ def check_params(settings: Settings) -> None:
         return
     spec = settings.model
     try:
-        estimator = make_estimator(spec.estimator, dict(spec.params), settings.evaluation.seed)
+        estimator = make_estimator(spec.estimator, dict(spec.params), settings.evaluation.seed,
+                                   task=spec.task if spec.task != "auto" else "binary")
         for part in [estimator, *(step for _, step in getattr(estimator, "steps", []))]:
             part._validate_params()  # noqa: SLF001 - scikit-learn's check at the start of every fit
     except (TypeError, ValueError) as exc:  # as `fit` words them
@@ -59,20 +60,21 @@ def check_run(project_dir: Path, contrib: list[str], dry_run: bool, config_file:
     from pipeline.scoring.evaluation import custom_metrics
 
     settings, inputs = prepare_run(project_dir, contrib, dry_run, config_file)
-    check_params(settings)
     custom_metrics(settings.evaluation, str(project_dir.resolve()))  # each importable, as the flow will import it
-    check_project_files(settings, inputs.base, inputs.benchmark, inputs.baseline_model)
+    settings = check_project_files(settings, inputs.base, inputs.benchmark, inputs.baseline_model)
+    check_params(settings)
     return flow_contribs(project_dir, contrib)
 
 
 def check_project_files(
     settings: Settings, base_file: tuple[str, bytes], benchmark_file: tuple[str, bytes],
     model_file: tuple[str, bytes] | None,
-) -> None:
+) -> Settings:
     """What `load_baseline_model` and `integrate_contributed_data` would find wrong with the
     project's own files, found before a run exists: the base data (columns, kinds, values,
     labels, two classes), the baseline model file (trusted, well formed, predicting the
-    base data) and the benchmark (columns, values, labels the baseline knows, every class)."""
+    base data) and the benchmark (columns, values, labels the baseline knows, every class).
+    Returns the settings with the task, estimator and primary metric resolved."""
     from pipeline.data.contributions import conform
     from pipeline.data.tables import read_table
     from pipeline.modelling.baseline import prepare_baseline
@@ -81,7 +83,9 @@ def check_project_files(
     baseline = prepare_baseline(settings, base_file, model_file)
     benchmark = conform(read_table(*benchmark_file, settings.data.max_rows), baseline.schema, benchmark_file[0],
                         baseline.classes, allow_missing=settings.data.missing == "impute")
-    check_classes(benchmark[baseline.schema.target].to_numpy(), baseline.classes)
+    if baseline.classes:
+        check_classes(benchmark[baseline.schema.target].to_numpy(), baseline.classes)
+    return baseline.settings
 
 
 def validate_contributions(

@@ -23,8 +23,8 @@ def test_defaults_load_with_no_file(tmp_path: Path) -> None:
     assert settings == Settings()
     assert settings.model.target == "target"
     assert settings.model.features == []
-    assert settings.model.estimator == "logistic_regression"
-    assert settings.model.primary_metric == "accuracy"
+    assert (settings.model.task, settings.model.estimator, settings.model.primary_metric) == ("auto", "auto", "auto")
+    assert settings.attestation.metric_family == "auto"  # all four resolved from the base data (modelling.task)
     assert settings.data.base == "data/base.csv"
     assert settings.data.benchmark == "data/benchmark.csv"
     assert settings.evaluation.seed == 42
@@ -141,7 +141,7 @@ def test_every_bad_field_is_reported_in_one_error(tmp_path: Path) -> None:
 
     assert str(caught.value) == (
         "Invalid configuration in hokusai.toml: "
-        "model.estimator: input should be 'logistic_regression', 'random_forest' or "
+        "model.estimator: input should be 'auto', 'logistic_regression', 'ridge', 'random_forest' or "
         "'hist_gradient_boosting' (got 'svm'); "
         "evaluation.seed: input should be a valid integer, unable to parse string as an integer "
         "(got 'abc'); "
@@ -224,7 +224,7 @@ def test_an_unbounded_custom_metric_is_not_offered_as_primary(tmp_path: Path) ->
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path, environ={})
 
-    assert "use one of accuracy, balanced_accuracy, precision, recall, f1, auroc, hits" in str(caught.value)
+    assert "use one of accuracy, balanced_accuracy, precision, recall, f1, auroc, r2, hits" in str(caught.value)
     assert ", cost" not in str(caught.value)
 
 

@@ -63,7 +63,7 @@ def test_configuration_reference_is_generated_and_current():
 
 
 #: Constant parts of error sentences the CLI prints for bad input or faults (a sample of
-#: 41). Each must be in the code (so the sample is real) and in docs/troubleshooting.md
+#: 42). Each must be in the code (so the sample is real) and in docs/troubleshooting.md
 #: or docs/cli.md (so a user who sees it finds its cause and fix).
 ERROR_SENTENCES = [
     "the run's process is gone without recording an end",
@@ -104,7 +104,8 @@ ERROR_SENTENCES = [
     'so it is not published; attest the run again.',
     'so there is nothing to pay and the run cannot be attested, even with --force',
     'It is an input of run ',
-    'a quantity rather than classes; hokusai evaluates classifiers only (regression is not supported yet)',
+    'a quantity rather than classes, but [model] task = ',
+    '(or a custom metric).',
     '(a different text in every row: an ID or free text)',
     'The baseline model file cannot take empty feature values',
 ]

@@ -298,9 +298,10 @@ def test_a_benchmark_missing_a_class_fails_before_any_run(tmp_path: Path) -> Non
     assert_no_run(project)
 
 
-def test_a_continuous_target_is_named_not_listed_as_unknown_labels(tmp_path: Path) -> None:
-    """Before: `column 'medv' has labels the baseline does not know (10.9, 12.5, …)` or
-    scikit-learn's `Unknown label type: continuous` (exit 3). Now one sentence, before any run."""
+def test_a_continuous_target_under_a_classification_task_is_named(tmp_path: Path) -> None:
+    """Before: `column 'target' has labels the baseline does not know (100, 103, …)` or
+    scikit-learn's `Unknown label type: continuous` (exit 3). Now one sentence naming the target
+    and the setting, before any run (with `task = "auto"` it is a regression: test_real_tables)."""
     from sklearn.datasets import load_diabetes
 
     data = load_diabetes(as_frame=True).frame.round(6)
@@ -308,7 +309,7 @@ def test_a_continuous_target_is_named_not_listed_as_unknown_labels(tmp_path: Pat
     data.iloc[:40].to_csv(tmp_path / "data" / "base.csv", index=False)
     data.iloc[40:140].to_csv(tmp_path / "data" / "benchmark.csv", index=False)
     data.iloc[140:].to_csv(tmp_path / "data" / "more.csv", index=False)
-    (tmp_path / "hokusai.toml").write_text('[model]\ntarget = "target"\n')
+    (tmp_path / "hokusai.toml").write_text('[model]\ntarget = "target"\ntask = "multiclass"\n')
 
     result = invoke("run", "--project", str(tmp_path), "--contrib", f"data/more.csv:{ALICE}")
 
@@ -316,6 +317,27 @@ def test_a_continuous_target_is_named_not_listed_as_unknown_labels(tmp_path: Pat
     distinct = data.iloc[:40]["target"].nunique()
     assert flat(result.stderr) == (
         f"Error: data/base.csv: the target 'target' holds {distinct} different numbers in 40 rows, a quantity "
-        "rather than classes; hokusai evaluates classifiers only (regression is not supported yet): set [model] "
+        'rather than classes, but [model] task = "multiclass"; set task = "regression" (or "auto"), or set [model] '
         "target to a column of classes.")
     assert_no_run(project=tmp_path)
+
+
+def test_an_estimator_or_metric_that_does_not_suit_the_task_is_named(tmp_path: Path) -> None:
+    from pipeline.config import Settings
+    from pipeline.errors import ConfigError
+    from pipeline.modelling.task import resolve_settings
+
+    with pytest.raises(ConfigError) as caught:
+        resolve_settings(Settings.model_validate({"model": {"estimator": "logistic_regression"}}), "regression")
+    assert caught.value.message == ("[model] estimator logistic_regression does not suit a regression task; use one of "
+                                    'ridge, random_forest, hist_gradient_boosting (or "auto").')
+    with pytest.raises(ConfigError) as caught:
+        resolve_settings(Settings.model_validate({"model": {"primary_metric": "accuracy"}}), "regression")
+    assert caught.value.message == ("[model] primary_metric accuracy is a metric of classification, but the task is "
+                                    "regression; use one of r2, explained_variance, rmse, mae, mape (or a custom metric).")
+    resolved = resolve_settings(Settings(), "regression")
+    assert (resolved.model.estimator, resolved.model.primary_metric, resolved.attestation.metric_family) == (
+        "ridge", "r2", "continuous")
+    resolved = resolve_settings(Settings(), "binary")
+    assert (resolved.model.estimator, resolved.model.primary_metric, resolved.attestation.metric_family) == (
+        "logistic_regression", "accuracy", "proportion")

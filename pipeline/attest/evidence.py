@@ -63,6 +63,7 @@ def build_evidence(
             "family": metric_family,
             "baselineBps": {m.metric: m.baseline_bps for m in delta.metrics},
             "candidateBps": {m.metric: m.candidate_bps for m in delta.metrics},
+            **({"clippedAtZero": list(delta.clipped_at_zero)} if delta.clipped_at_zero else {}),
         },
         "delta": {
             "deltaOneBps": delta.deltaone_bps,

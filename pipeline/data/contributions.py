@@ -321,7 +321,18 @@ def conform(
             raise DataError(f"{name}: column {schema.id_column!r} has no id in {_rows(raw_ids.isna())}; fill or remove "
                             f"them{hint}.")
         ids = text_values(raw_ids)
-    distinct = _distinct_labels(labels, schema.target, name, classes)
+    if schema.task == "regression":
+        from pipeline.data.columns import numbers
+
+        values = numbers(labels)
+        bad = (values.isna() & labels.notna()) | np.isinf(values)
+        if bad.any():
+            raise DataError(f"{name}: column {schema.target!r} has values that are not finite numbers in {_rows(bad)}; "
+                            "a regression target must be numbers: fix or remove them.")
+        columns[schema.target] = values.to_numpy() + 0.0
+        distinct, classes = None, None
+    else:
+        distinct = _distinct_labels(labels, schema.target, name, classes)
     if classes is not None:
         known = {_label_text(c) for c in classes}
         # text of each distinct label once, then a vectorised lookup (labels repeat a lot)
@@ -335,7 +346,7 @@ def conform(
             )
         lookup = {_label_text(c): i for i, c in enumerate(classes)}
         columns[schema.target] = np.asarray(classes)[as_text.map(lookup).to_numpy(dtype=int)]
-    else:
+    elif schema.task != "regression":
         columns[schema.target] = labels.reset_index(drop=True)
     if ids is not None:
         columns[schema.id_column] = ids

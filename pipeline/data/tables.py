@@ -38,6 +38,7 @@ class Schema:
     target: str
     kinds: tuple[str, ...] = ()
     id_column: str = ""  # `[data] id_column`: who each row is about; not a feature
+    task: str = ""  # "binary" | "multiclass" | "regression" (`modelling.task`); "" = a classification (older runs)
 
     @property
     def columns(self) -> list[str]:

@@ -29,7 +29,8 @@ class ModelInfo:
 
 
 def _classes(model: Any) -> list[Any]:
-    return [c.item() if hasattr(c, "item") else c for c in model.classes_]
+    """A classifier's classes as plain values; none for a regressor."""
+    return [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
 
 
 def load_baseline_model(
@@ -48,14 +49,19 @@ def load_baseline_model(
 
         _check_trainable(base, schema)
         model = fit(spec.estimator, dict(spec.params), seed, base[list(schema.features)], base[schema.target],
-                    kinds_by_column(schema.features, schema.kinds), missing)
+                    kinds_by_column(schema.features, schema.kinds), missing, schema.task or "binary")
         data = dump_model(model)
-        info = ModelInfo(f"trained:{spec.estimator}", spec.estimator, sha256_hex(data), _classes(model), len(base))
+        name = estimator_name(model)  # the resolved name, never "auto"
+        info = ModelInfo(f"trained:{name}", name, sha256_hex(data), _classes(model), len(base))
         return model, data, info
     name, data = model_file
     model = load_model(data, name)
     expected = getattr(model, "n_features_in_", None)
-    if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
+    regression = schema.task == "regression"
+    if regression and (hasattr(model, "classes_") or not hasattr(model, "predict")):
+        raise ModelError(f"{name}: the model is not a fitted regressor, but the task is regression; save a regressor "
+                         "(or set [model] task to the classifier's task).")
+    if not regression and (not hasattr(model, "predict_proba") or not hasattr(model, "classes_")):
         raise ModelError(f"{name}: the model is not a fitted classifier; fit it before saving.")
     if expected != len(schema.features):
         raise ModelError(
@@ -67,34 +73,12 @@ def load_baseline_model(
                                   _classes(model), None)
 
 
-#: A numeric target with more distinct values than this, some with fractions or more than
-#: one per two rows, is a quantity (regression), not classes.
-CONTINUOUS_DISTINCT = 20
-
-
-def check_class_target(base: pd.DataFrame, schema: Schema, name: str) -> None:
-    """A target of numbers with fractions and many distinct values is a quantity to predict
-    (regression), not classes: say so in one sentence instead of listing every value as an
-    unknown label later."""
-    import numpy as np
-
-    from pipeline.errors import DataError
-
-    values = base[schema.target]
-    if values.dtype.kind not in "fiu":
-        return
-    present = values.dropna().to_numpy()
-    distinct = np.unique(present)
-    fractions = not np.all(np.mod(distinct, 1) == 0)
-    if len(distinct) > CONTINUOUS_DISTINCT and (fractions or len(distinct) > len(present) / 2):
-        raise DataError(
-            f"{name}: the target {schema.target!r} holds {len(distinct)} different numbers in {len(present)} rows, a "
-            "quantity rather than classes; hokusai evaluates classifiers only (regression is not supported yet): set "
-            "[model] target to a column of classes."
-        )
-
-
 def _check_trainable(base: pd.DataFrame, schema: Schema) -> None:
+    if schema.task == "regression" and base[schema.target].nunique() < 2:
+        from pipeline.errors import DataError
+
+        raise DataError(f"The base data's target {schema.target!r} holds a single value; a regression needs at least "
+                        "two different values: add rows.")
     if base[schema.target].nunique() < 2:
         from pipeline.errors import DataError
 
@@ -113,13 +97,16 @@ def _check_predicts(model: Any, rows: Any, name: str) -> None:
 
     if not len(rows):
         return
+    classifier = hasattr(model, "classes_")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a model fitted on a table warns on a bare array
-            proba = model.predict_proba(rows)
+            proba = model.predict_proba(rows) if classifier else model.predict(rows)
     except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
         detail = " ".join(str(exc).split()).rstrip(".")
         raise ModelError(f"{name}: the model fails to predict a row of the base data ({detail}); {REFIT}.") from None
+    if not classifier:
+        return
     if getattr(proba, "shape", None) != (len(rows), len(model.classes_)):
         raise ModelError(f"{name}: the model's probabilities do not match its {len(model.classes_)} classes; {REFIT}.")
 
@@ -136,33 +123,34 @@ class Baseline:
     schema: Schema
     base_data: Any  # pd.DataFrame, schema columns
     classes: list[Any]
+    settings: Any = None  # Settings with [model] task, estimator and primary_metric resolved (`modelling.task`)
+    task_reason: str = ""  # why the task is what it is ("auto: 'medv' holds 229 different numbers …")
 
 
 def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_file: tuple[str, bytes] | None) -> Baseline:
-    """Step `load_baseline_model`: read the base data, fix the schema, load and check
-    `model_file`; with no file, check the base data can train one (fitted later)."""
-    import numpy as np
-
-    from pipeline.data.contributions import check_columns, conform
-    from pipeline.data.tables import read_table
-
+    """Step `load_baseline_model`: read the base data, fix the schema and the task (with the
+    settings it implies: `modelling.task`), load and check `model_file`; with no file, check
+    the base data can train one (fitted later)."""
     from dataclasses import replace
 
     from pipeline.data.columns import infer_kinds
+    from pipeline.data.contributions import check_columns, conform
+    from pipeline.data.tables import read_table
+    from pipeline.modelling.task import classes_of, resolve_settings, resolve_task
 
     name, data = base_file
     raw = read_table(name, data, settings.data.max_rows)
     schema = resolve_schema(raw, settings.model, name, settings.data.id_column)
     check_columns(raw, schema, name)
-    schema = replace(schema, kinds=infer_kinds(raw, schema.features, settings.model.categorical, name))
-    check_class_target(raw, schema, name)
+    task, why = resolve_task(settings.model.task, raw[schema.target], name, schema.target)
+    settings = resolve_settings(settings, task)
+    schema = replace(schema, kinds=infer_kinds(raw, schema.features, settings.model.categorical, name), task=task)
     base = conform(raw, schema, name, classes=None, allow_missing=settings.data.missing == "impute")
     if model_file is not None:
         _, model_bytes, info = load_baseline_model(model_file, base, schema, settings.model, settings.evaluation.seed)
-        return Baseline(model_bytes, info, schema, base, info.classes)
+        return Baseline(model_bytes, info, schema, base, info.classes, settings, why)
     _check_trainable(base, schema)
-    labels = np.unique(base[schema.target].to_numpy())  # what a fit's classes_ will be
-    return Baseline(None, None, schema, base, [c.item() if hasattr(c, "item") else c for c in labels])
+    return Baseline(None, None, schema, base, classes_of(base[schema.target], task), settings, why)
 
 
 def baseline_for_training(

@@ -33,6 +33,13 @@ TRUSTED_TYPES = (
     "numpy.ndarray",
     "sklearn.preprocessing._label.LabelEncoder",
     # typed columns: encoders and imputation in front of the model (`make_estimator`)
+    # regression estimators (`[model] task = "regression"`)
+    "sklearn.linear_model._ridge.Ridge",
+    "sklearn.ensemble._forest.RandomForestRegressor",
+    "sklearn.tree._classes.DecisionTreeRegressor",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn._loss.link.IdentityLink",
     "sklearn.compose._column_transformer.ColumnTransformer",
     "sklearn.preprocessing._function_transformer.FunctionTransformer",
     "sklearn.impute._base.SimpleImputer",
@@ -70,7 +77,12 @@ ESTIMATOR_NAMES = {
     "LogisticRegression": "logistic_regression",
     "RandomForestClassifier": "random_forest",
     "HistGradientBoostingClassifier": "hist_gradient_boosting",
+    "Ridge": "ridge",
+    "RandomForestRegressor": "random_forest",
+    "HistGradientBoostingRegressor": "hist_gradient_boosting",
 }
+#: The estimators that need scaled numbers and one-hot categories (the rest are trees).
+LINEAR = ("logistic_regression", "ridge")
 
 
 def estimator_name(model: Any) -> str:
@@ -81,20 +93,24 @@ def estimator_name(model: Any) -> str:
 
 def make_estimator(
     name: str, params: dict[str, Any], seed: int, kinds: dict[str, str] | None = None, missing: bool = False,
+    task: str = "binary",
 ) -> Any:
-    """The configured estimator, seeded. Baseline and candidate both come from here.
+    """The configured estimator, seeded (`auto`: logistic_regression, or ridge for a regression). Baseline and candidate both come from here.
 
     `kinds` ({feature: kind}, `pipeline.data.columns`) and `missing` (some feature value is
     empty) decide what goes in front of the model: with numbers only and no gaps, the model
-    alone (a logistic regression behind a StandardScaler); otherwise a `ColumnTransformer`
-    that one-hot encodes categories (unknown ones ignored) and imputes numbers by their
-    median for the logistic regression, and ordinal-encodes categories for the tree models
-    (which split on gaps themselves; an unknown category counts as a gap)."""
-    model = _model(name, params, seed)
+    alone (a logistic regression or a ridge behind a StandardScaler); otherwise a
+    `ColumnTransformer` that one-hot encodes categories (unknown ones ignored) and imputes
+    numbers by their median for the linear models, and ordinal-encodes categories for the
+    tree models (which split on gaps themselves; an unknown category counts as a gap).
+    `task` "regression" makes the regressor of the same name."""
+    if name == "auto":
+        name = "ridge" if task == "regression" else "logistic_regression"
+    model = _model(name, params, seed, task)
     kinds = kinds or {}
     categorical = [c for c, kind in kinds.items() if kind == "categorical"]
     others = [c for c, kind in kinds.items() if kind != "categorical"]
-    if name == "logistic_regression":
+    if name in LINEAR:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
@@ -105,7 +121,7 @@ def make_estimator(
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
-    if name == "logistic_regression":
+    if name in LINEAR:
         from sklearn.impute import SimpleImputer
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -122,26 +138,39 @@ def make_estimator(
     return Pipeline([("columns", columns), ("model", model)])
 
 
-def _model(name: str, params: dict[str, Any], seed: int) -> Any:
-    """The configured scikit-learn model alone, seeded."""
-    if name == "logistic_regression":
+def _model(name: str, params: dict[str, Any], seed: int, task: str = "binary") -> Any:
+    """The configured scikit-learn model alone, seeded: a classifier, or for `task`
+    "regression" a regressor."""
+    regression = task == "regression"
+    if name == "auto":  # as `modelling.task.resolve_settings` resolves it
+        name = "ridge" if regression else "logistic_regression"
+    if name == "logistic_regression" and not regression:
         from sklearn.linear_model import LogisticRegression
 
         return LogisticRegression(**{"max_iter": 1000, "random_state": seed, **params})
+    if name == "ridge" and regression:
+        from sklearn.linear_model import Ridge
+
+        return Ridge(**{"random_state": seed, **params})
     if name == "random_forest":
-        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-        return RandomForestClassifier(**{"n_estimators": 100, "random_state": seed, **params})
+        forest = RandomForestRegressor if regression else RandomForestClassifier
+        return forest(**{"n_estimators": 100, "random_state": seed, **params})
     if name == "hist_gradient_boosting":
-        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-        return HistGradientBoostingClassifier(**{"random_state": seed, **params})
-    raise ModelError(f"Unknown estimator {name!r}; use logistic_regression, random_forest or hist_gradient_boosting.")
+        boosting = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+        return boosting(**{"random_state": seed, **params})
+    if name in ("logistic_regression", "ridge"):
+        raise ModelError(f"Estimator {name!r} does not suit a {task} task; use "
+                         f"{'ridge' if regression else 'logistic_regression'}, random_forest or hist_gradient_boosting.")
+    raise ModelError(f"Unknown estimator {name!r}; use logistic_regression, ridge, random_forest or hist_gradient_boosting.")
 
 
 def fit(
     name: str, params: dict[str, Any], seed: int, X: Any, y: Any, kinds: dict[str, str] | None = None,
-    missing: bool = False,
+    missing: bool = False, task: str = "binary",
 ) -> Any:
     """Fit the configured estimator (`make_estimator` for the `kinds` of X's columns, and
     `missing`: whether any table of the run has a gap), its learned floats made canonical
@@ -149,7 +178,7 @@ def fit(
     from pipeline.modelling.numerics import canonicalise
 
     try:
-        estimator = make_estimator(name, params, seed, kinds, missing)
+        estimator = make_estimator(name, params, seed, kinds, missing, task)
         return canonicalise(estimator.fit(X, y))
     except (TypeError, ValueError) as exc:
         if "parameter" in str(exc) or "unexpected keyword" in str(exc):
@@ -407,7 +436,7 @@ def _tree_problem(tree: Any, n_features: int, n_classes: int | None) -> str | No
         n = int(tree.node_count)
         if n < 1:
             return "it has no nodes"
-        if tree.n_outputs != 1 or n_classes is None or tree.n_classes.tolist() != [n_classes]:
+        if tree.n_outputs != 1 or tree.n_classes.tolist() != [n_classes if n_classes is not None else 1]:
             shown = tree.n_classes.tolist()
             return f"it predicts {shown[0] if len(shown) == 1 else shown} classes where the model has {n_classes}"
         if tree.n_features != n_features:

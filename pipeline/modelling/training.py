@@ -52,10 +52,14 @@ def fit_clone(baseline_model: Any, rows: pd.DataFrame, schema: Schema) -> Any:
 
 
 def predict(model: Any, benchmark: pd.DataFrame, schema: Schema) -> dict[str, Any]:
-    """`model`'s per-row labels and class probabilities on the benchmark: all that scoring,
+    """`model`'s per-row labels and class probabilities on the benchmark (a regressor's
+    predicted values, and no probabilities): all that scoring,
     the paired bootstrap and attribution need of a model. Probabilities are rounded
     (`numerics.canonical_predictions`) before anything reads them."""
     from pipeline.modelling.numerics import canonical_predictions
 
-    proba = canonical_predictions(model.predict_proba(benchmark[list(schema.features)]))
+    rows = benchmark[list(schema.features)]
+    if not hasattr(model, "classes_"):  # a regressor: its predicted values, rounded the same way
+        return {"y_pred": canonical_predictions(model.predict(rows).astype("float64")), "proba": None}
+    proba = canonical_predictions(model.predict_proba(rows))
     return {"y_pred": model.classes_[proba.argmax(axis=1)], "proba": proba}

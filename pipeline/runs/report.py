@@ -28,7 +28,7 @@ STDERR_TAIL_LINES = 12
 #: with two, the later one's value wins when it is there (a baseline trained from the base
 #: data is known from `train_new_model` on; one from a file already at `load_baseline_model`).
 PRODUCER: dict[str, str | tuple[str, ...]] = {
-    "settings": "start", "dry_run": "start", "contrib_files": "start", "project_dir": "start",
+    "settings": ("load_baseline_model", "start"), "task": "load_baseline_model", "dry_run": "start", "contrib_files": "start", "project_dir": "start",
     "code_version": "start",
     "baseline_info": ("train_new_model", "load_baseline_model"),
     "contributions": "integrate_contributed_data",

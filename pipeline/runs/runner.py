@@ -320,6 +320,7 @@ def summary(run: Any) -> dict[str, Any]:
         "pathspec": run.pathspec,
         "run_id": run.id,
         "dry_run": bool(data.attestation["evidence"]["dryRun"]),
+        "task": dict(getattr(data, "task", None) or {}) or None,
         "primary_metric": delta.primary_metric,
         "metrics": [asdict(m) for m in delta.metrics],
         "deltaone_bps": delta.deltaone_bps,

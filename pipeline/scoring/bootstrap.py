@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+#: Metrics at most 1 but unbounded below (r2): their bps are clipped at 0, as on chain.
+CLIPPED_AT_ZERO = frozenset({"r2", "explained_variance"})
 #: Resamples per block: bounds memory at about 2 x BLOCK x rows x 8 bytes.
 BLOCK = 32
 METHOD = "paired-percentile"
@@ -67,6 +69,35 @@ def _auroc(w: np.ndarray, positive: np.ndarray, score: np.ndarray) -> np.ndarray
     return _ratio(pairs, pos_w.sum(axis=1) * neg_w.sum(axis=1))
 
 
+def weighted_regression_metric(metric: str, w: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """A regression metric (r2, explained_variance, rmse, mae, mape) for each row of count
+    matrix `w`; equals scikit-learn's on the resampled rows (a constant target scores r2 and
+    explained variance 1 when predicted exactly, else 0, as scikit-learn's `force_finite`).
+    Sums are elementwise products summed by numpy, not BLAS products."""
+    import numpy as np
+
+    y = np.asarray(y_true, dtype=np.float64)
+    error = np.asarray(y_pred, dtype=np.float64) - y
+    n = w.sum(axis=1)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return (w * values).sum(axis=1) / n
+
+    if metric == "rmse":
+        return np.sqrt(mean(error**2))
+    if metric == "mae":
+        return mean(np.abs(error))
+    if metric == "mape":
+        return mean(np.abs(error) / np.maximum(np.abs(y), np.finfo(np.float64).eps))
+    spread = (w * (y - mean(y)[:, None]) ** 2).sum(axis=1)
+    if metric == "r2":
+        residual = (w * error**2).sum(axis=1)
+    else:  # explained_variance
+        residual = (w * (error - mean(error)[:, None]) ** 2).sum(axis=1)
+    safe = np.where(spread > 0, spread, 1.0)
+    return np.where(spread > 0, 1.0 - residual / safe, np.where(residual == 0, 1.0, 0.0))
+
+
 def weighted_metric(
     metric: str, w: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray,
     classes: list[Any], average: str = "macro",
@@ -74,6 +105,10 @@ def weighted_metric(
     """`metric` for each row of count matrix `w`; equals scikit-learn's on the resampled rows."""
     import numpy as np
 
+    from pipeline.config import REGRESSION_METRICS
+
+    if metric in REGRESSION_METRICS:
+        return weighted_regression_metric(metric, w, y_true, y_pred)
     n_rows = w.sum(axis=1)
     if metric == "accuracy":
         return (w @ (y_true == y_pred).astype(np.float64)) / n_rows
@@ -121,6 +156,8 @@ def paired_bootstrap(
             rows = [np.repeat(np.arange(len(y_true)), counts.astype(int)) for counts in w]
             b, c = (np.array([custom(y_true[r], m["y_pred"][r], m["proba"][r]) for r in rows])
                     for m in (baseline, candidate))
+        if metric in CLIPPED_AT_ZERO:  # as its bps on chain (`delta.metric_bps`)
+            b, c = np.maximum(b, 0.0), np.maximum(c, 0.0)
         deltas.append(np.rint(c * 10000).astype(np.int64) - np.rint(b * 10000).astype(np.int64))
     delta = np.concatenate(deltas)
     tail = (1 - confidence) / 2 * 100

@@ -30,6 +30,14 @@ def to_bps(score: float) -> int:
     return int((Decimal(repr(float(score))) * TOTAL_WEIGHT_BPS).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
+def metric_bps(metric: str, score: float) -> int:
+    """A metric's score in bps: r2 and explained variance (at most 1, unbounded below) are
+    clipped at 0 first, as the contract takes 0..10000."""
+    from pipeline.scoring.bootstrap import CLIPPED_AT_ZERO
+
+    return to_bps(max(score, 0.0) if metric in CLIPPED_AT_ZERO else score)
+
+
 def bps_to_pp(bps: int) -> str:
     """Percentage points as an exact decimal string: 175 -> '1.75', -5 -> '-0.05'."""
     return str(Decimal(bps).scaleb(-2).quantize(Decimal("0.01")))
@@ -80,6 +88,7 @@ class Delta:
     notes: list[str] = field(default_factory=list)
     ci: BootstrapCI | None = None
     retrainings: int = 0
+    clipped_at_zero: list[str] = field(default_factory=list)  # r2 below 0 scored as 0 bps
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,14 +187,19 @@ def compare(
     the gate (all integer comparisons: DeltaOne, CI, benchmark rows, then `guardrails` and
     `max_drop_bps` over the secondary metrics and each class's recall, `class_recall`:
     {class: (baseline bps, candidate bps)}) and the contributor weights."""
+    from pipeline.config import UNBOUNDED
+    from pipeline.scoring.bootstrap import CLIPPED_AT_ZERO
+
     rows = []
     for metric in baseline:
-        b, c = to_bps(baseline[metric]), to_bps(candidate[metric])
+        b, c = metric_bps(metric, baseline[metric]), metric_bps(metric, candidate[metric])
         sign = -1 if metric in lower_is_better else 1
         relative = sign * (candidate[metric] - baseline[metric]) / baseline[metric] if baseline[metric] else None
         interval = (ci.low_bps, ci.high_bps) if ci is not None and metric == primary_metric else (None, None)
-        rows.append(MetricDelta(metric, baseline[metric], candidate[metric], b, c, sign * (c - b), relative,
-                                sign == 1, *interval))
+        # an error in the target's units (rmse): its delta is relative, in bps of the baseline's error
+        change = (to_bps(relative) if relative is not None else 0) if metric in UNBOUNDED else sign * (c - b)
+        rows.append(MetricDelta(metric, baseline[metric], candidate[metric], b, c, change, relative, sign == 1, *interval))
+    clipped = [m for m in baseline if m in CLIPPED_AT_ZERO and min(baseline[m], candidate[m]) < 0]
     primary = next(r for r in rows if r.metric == primary_metric)
     gate = [
         GateCondition("delta_bps", primary.delta_bps, min_improvement_bps,
@@ -203,6 +217,8 @@ def compare(
     if uncredited and not method.endswith(NONE_IMPROVED):
         notes.append(f"Credited 0 bps, so left out of the mint request (the evidence still names them): "
                      f"{', '.join(uncredited)}.")
+    if clipped:
+        notes.append(f"{', '.join(clipped)} below 0 counted as 0 bps (a score goes on chain as 0..10000 bps).")
     return Delta(
         primary_metric=primary_metric,
         deltaone_bps=primary.delta_bps,
@@ -215,6 +231,7 @@ def compare(
         notes=notes,
         ci=ci,
         retrainings=attribution.retrainings if attribution is not None else 0,
+        clipped_at_zero=clipped,
     )
 
 
@@ -290,7 +307,7 @@ def attribute_by_retraining(
     def bps(p: dict[str, Any]) -> int:
         if custom_fn is not None:
             return to_bps(custom_fn(y, p["y_pred"], p["proba"]))
-        return to_bps(score(y, p["y_pred"], p["proba"], classes, ev.average)[metric])
+        return metric_bps(metric, score(y, p["y_pred"], p["proba"], classes, ev.average)[metric])
 
     groups = wallet_groups(contributions)
     everyone = frozenset(groups)

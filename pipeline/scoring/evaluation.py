@@ -75,7 +75,8 @@ def score(
     y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: list[Any],
     average: str = "macro", custom: tuple[tuple[CustomMetric, Any], ...] = (),
 ) -> dict[str, float]:
-    """Every metric in config.METRICS (plus custom ones). Binary: precision/recall/F1 of the
+    """Every metric in config.METRICS (plus custom ones); with no `classes` (a regression)
+    every one in config.REGRESSION_METRICS instead. Binary: precision/recall/F1 of the
     positive class (the second of the sorted classes), AUROC of its probability.
     Multiclass: precision/recall/F1 averaged by `average` (macro or weighted), AUROC
     one-vs-rest macro. Log loss over the model's probabilities for `classes`.
@@ -87,8 +88,16 @@ def score(
 
     from pipeline.scoring.bootstrap import weighted_metric
 
-    check_classes(y_true, classes)
     once = np.ones((1, len(y_true)))
+    if not classes:  # a regression: errors of the predicted values
+        from pipeline.config import REGRESSION_METRICS
+        from pipeline.scoring.bootstrap import weighted_regression_metric
+
+        values = {m: weighted_regression_metric(m, once, y_true, y_pred)[0] for m in REGRESSION_METRICS}
+        for metric, function in custom:
+            values[metric.name] = function(y_true, y_pred, proba)
+        return {name: float(value) for name, value in values.items()}
+    check_classes(y_true, classes)
     values = {metric: weighted_metric(metric, once, y_true, y_pred, proba, classes, average)[0]
               for metric in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auroc")}
     values["log_loss"] = log_loss(y_true, proba, classes)

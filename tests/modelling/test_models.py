@@ -82,7 +82,7 @@ def test_unknown_estimator() -> None:
         make_estimator("svm", {}, 1)
 
     assert str(caught.value) == (
-        "Unknown estimator 'svm'; use logistic_regression, random_forest or hist_gradient_boosting."
+        "Unknown estimator 'svm'; use logistic_regression, ridge, random_forest or hist_gradient_boosting."
     )
 
 

@@ -132,7 +132,10 @@ def evidence_hash(baseline, candidate, nudge_ulps: int) -> tuple[str, dict, dict
     for label, model in (("baseline", baseline), ("candidate", candidate)):
         proba = canonical_predictions(nudge(model.predict_proba(BENCH[FEATURES]), nudge_ulps))
         predictions[label] = {"y_pred": model.classes_[proba.argmax(axis=1)], "proba": proba}
-    settings = Settings.model_validate({"model": {"target": "target"}, "evaluation": {"bootstrap_samples": 200}})
+    from pipeline.modelling.task import resolve_settings
+
+    settings = resolve_settings(Settings.model_validate({"model": {"target": "target"},
+                                                         "evaluation": {"bootstrap_samples": 200}}), "binary")
     info, base_scores, cand_scores = evaluate_on_benchmark(predictions, ("benchmark.csv", b"bench"), [0, 1],
                                                            settings.evaluation)
     contributions = [

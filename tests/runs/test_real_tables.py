@@ -103,3 +103,44 @@ def test_a_guardrail_breach_blocks_a_run_whose_primary_metric_improved(tmp_path:
     assert refused.returncode == 2 and refused.stdout == ""
     assert flat(refused.stderr) == ("Error: This run failed the DeltaOne gate and cannot be signed; pass --force to "
                                     "sign it anyway (its evidence stays marked gate.passed = false).")
+
+
+@pytest.fixture(scope="module")
+def diabetes(tmp_path_factory) -> Path:
+    """scikit-learn's diabetes table (442 rows, ships with scikit-learn): a quantity to
+    predict. Shuffled (seed 0): benchmark 150, base 50, Alice 120, Bob 122."""
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes(as_frame=True).frame.round(6)
+    data = data.iloc[np.random.RandomState(0).permutation(len(data))].reset_index(drop=True)
+    project = tmp_path_factory.mktemp("diabetes")
+    (project / "data").mkdir()
+    for name, rows in (("benchmark", slice(0, 150)), ("base", slice(150, 200)), ("contrib_alice", slice(200, 320)),
+                       ("contrib_bob", slice(320, None))):
+        data.iloc[rows].to_csv(project / "data" / f"{name}.csv", index=False)
+    (project / "hokusai.toml").write_text('[model]\ntarget = "target"\n')
+    return project
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(("estimator", "deltaone", "ci", "passed", "weights"), [
+    ("auto", 624, (-142, 1387), False, [6210, 3790]),  # ridge
+    ("random_forest", 1518, (168, 2802), True, [7526, 2474]),
+    ("hist_gradient_boosting", 1097, (-367, 2499), False, [10000, 0]),
+])
+def test_a_regression_evaluates_with_each_estimator(diabetes, estimator, deltaone, ci, passed, weights) -> None:
+    done = cli("run", "--json", "--contrib", f"data/contrib_alice.csv:{ALICE}", "--contrib", f"data/contrib_bob.csv:{BOB}",
+               cwd=diabetes, env={"HOKUSAI_MODEL__ESTIMATOR": estimator})
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["task"] == {"task": "regression",
+                               "why": "auto: 'target' holds 46 different numbers in 50 rows, a quantity"}
+    assert summary["primary_metric"] == "r2"
+    assert [m["metric"] for m in summary["metrics"]] == ["r2", "explained_variance", "rmse", "mae", "mape"]
+    assert (summary["deltaone_bps"], (summary["ci"]["low_bps"], summary["ci"]["high_bps"])) == (deltaone, ci)
+    assert summary["gate_passed"] is passed
+    assert [c["weight_bps"] for c in summary["contributors"]] == weights
+    rmse = next(m for m in summary["metrics"] if m["metric"] == "rmse")
+    assert rmse["higher_is_better"] is False and rmse["candidate"] < rmse["baseline"]
+    assert rmse["delta_bps"] == round((rmse["baseline"] - rmse["candidate"]) / rmse["baseline"] * 10000)  # relative
+    assert "Task: regression (auto: 'target' holds 46 different numbers in 50 rows, a quantity)" in flat(done.stderr)

@@ -76,7 +76,9 @@ def assess(parts: list[pd.DataFrame], wallets: list[str], **evaluation):
     base_metrics, cand_metrics, predictions = evaluate_models(baseline, candidate, BENCH, SCHEMA, [0, 1])
     contributions = [Contribution(f"f{i}", w, "0x", "0x", len(p), len(p), 0, 0) for i, (p, w) in
                      enumerate(zip(parts, wallets))]
-    settings = Settings.model_validate({"evaluation": evaluation})
+    from pipeline.modelling.task import resolve_settings
+
+    settings = resolve_settings(Settings.model_validate({"evaluation": evaluation}), "binary")
     return compare_and_attribute(settings, base_metrics, cand_metrics, predictions, len(BENCH), contributions,
                                  baseline, training, BENCH, SCHEMA, [0, 1])
 

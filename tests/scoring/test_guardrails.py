@@ -72,5 +72,6 @@ def test_a_guardrail_on_an_unknown_metric_is_a_config_error(tmp_path) -> None:
         load_settings(tmp_path)
     assert caught.value.message == (
         "Invalid configuration in hokusai.toml: evaluation.guardrails[0].metric 'f2' is not a metric; use "
-        "one of accuracy, balanced_accuracy, precision, recall, f1, auroc, log_loss.")
+        "one of accuracy, balanced_accuracy, precision, recall, f1, auroc, log_loss, r2, explained_variance, rmse, mae, "
+        "mape.")
     assert Settings.model_validate({"evaluation": {"guardrails": [{"metric": "f1", "threshold": 0.8}]}})
