@@ -101,6 +101,9 @@ def result(summary: dict[str, Any]) -> Group:
     for g in summary["gate"]:
         mark = "ok" if g["passed"] else "FAILED" if g.get("blocking", True) else "breached (not blocking)"
         lines.append(Text(f"  {g['rule']}: {g['value']} vs {g['threshold']} {mark}"))
+    if summary.get("test"):
+        test = summary["test"]
+        lines.append(Text(f"  {test['method']} ({test['family']}, reported, not gating): one-sided p = {test['p_value']}"))
     if summary["contributors"]:
         people = Table(title=f"Contributors ({summary['weight_method']})", title_justify="left", header_style="bold")
         for name in ("wallet", "rows", "value", "weight"):

@@ -76,6 +76,8 @@ def build_evidence(
             },
             "weightMethod": delta.weight_method,
             "retrainings": delta.retrainings,
+            **({"test": {"method": delta.test["method"], "family": delta.test["family"],
+                         "pValue": delta.test["p_value"]}} if getattr(delta, "test", None) else {}),
         },
         "gate": {
             "passed": delta.passed,

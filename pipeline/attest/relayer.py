@@ -31,8 +31,9 @@ _UINT_TEXT = re.compile(r"[1-9][0-9]*")
 
 @dataclass(frozen=True)
 class Statistics:
-    """The `evaluation` fields that are not on chain. hokusai computes a paired-bootstrap CI of
-    DeltaOne, not a p-value: `statistics_from_evidence` leaves `p_value` None."""
+    """The `evaluation` fields that are not on chain. DeltaOne's gate is a paired-bootstrap CI;
+    `p_value` is the one-sided p of the metric family's classical test (`scoring.significance`,
+    evidence `delta.test`), None for a run made before it was reported."""
 
     sample_size_baseline: int | None
     sample_size_candidate: int | None
@@ -69,9 +70,10 @@ def statistics_from_evidence(evidence: Mapping[str, Any]) -> Statistics:
         sample_size_baseline=rows, sample_size_candidate=rows,
         ci_low_bps=_bps_or_none(ci["lowBps"]) if ci else None,
         ci_high_bps=_bps_or_none(ci["highBps"]) if ci else None,
-        p_value=None,
+        p_value=float(delta["test"]["pValue"]) if delta.get("test") else None,
         effect_size_bps=_bps_or_none(delta["deltaOneBps"]),
-        statistical_method=STATISTICAL_METHOD if ci else None,
+        statistical_method=(f"{STATISTICAL_METHOD}; p from {delta['test']['method']}" if delta.get("test") and ci
+                            else STATISTICAL_METHOD if ci else delta["test"]["method"] if delta.get("test") else None),
         statistical_reason="accepted" if not reasons else "signed with --force: " + ", ".join(reasons),
     )
 

@@ -330,6 +330,7 @@ def summary(run: Any) -> dict[str, Any]:
         "contributors": [asdict(c) for c in delta.contributors],
         "weight_method": delta.weight_method,
         "ci": asdict(delta.ci) if delta.ci is not None else None,
+        "test": delta.test,
         "notes": list(delta.notes),
         "attestation_hash": data.attestation["attestationHash"],
         "mlflow": dict(data.tracking),

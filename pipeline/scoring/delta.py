@@ -89,6 +89,7 @@ class Delta:
     ci: BootstrapCI | None = None
     retrainings: int = 0
     clipped_at_zero: list[str] = field(default_factory=list)  # r2 below 0 scored as 0 bps
+    test: dict[str, str] | None = None  # the family's classical test (`scoring.significance`): method, family, p_value
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -335,7 +336,8 @@ def compare_and_output_delta(
     project_dir: str | None = None,
 ) -> Delta:
     """Step `compare_and_output_delta`: bootstrap CI of the primary metric from the per-row
-    predictions, then `compare` (the attribution's retrainings ran in `train_new_model`)."""
+    predictions, then `compare` (the attribution's retrainings ran in `train_new_model`), and
+    the classical test of the metric's family beside it (`scoring.significance`)."""
     from pipeline.scoring.bootstrap import paired_bootstrap
 
     ev, metric = settings.evaluation, settings.model.primary_metric
@@ -346,10 +348,18 @@ def compare_and_output_delta(
         ci = paired_bootstrap(metric, predictions["y_true"], predictions["baseline"], predictions["candidate"],
                               predictions["classes"], resamples=ev.bootstrap_samples, confidence=ev.confidence,
                               seed=ev.seed, average=ev.average, custom=custom_fn)
-    return compare(baseline_metrics, candidate_metrics, metric, ev.min_improvement_bps, ev.min_benchmark_rows,
-                   benchmark_rows, contributions, lower_is_better=frozenset(lower), ci=ci, attribution=attribution,
-                   guardrails=tuple(ev.guardrails), max_drop_bps=ev.max_drop_bps,
-                   class_recall=class_recall_bps(predictions) if ev.max_drop_bps is not None else None)
+    from dataclasses import replace
+
+    from pipeline.scoring.significance import classical_test
+
+    delta = compare(baseline_metrics, candidate_metrics, metric, ev.min_improvement_bps, ev.min_benchmark_rows,
+                    benchmark_rows, contributions, lower_is_better=frozenset(lower), ci=ci, attribution=attribution,
+                    guardrails=tuple(ev.guardrails), max_drop_bps=ev.max_drop_bps,
+                    class_recall=class_recall_bps(predictions) if ev.max_drop_bps is not None and predictions["classes"]
+                    else None)
+    test = classical_test(settings.attestation.metric_family, metric, baseline_metrics[metric],
+                          candidate_metrics[metric], predictions)
+    return replace(delta, test=None if test is None else asdict(test))
 
 
 def compare_and_attribute(
