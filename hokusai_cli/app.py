@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hokusai_cli import attest, evaluate, init, inspect, publish, reproduce, validate
+from hokusai_cli import attest, benchmark, evaluate, init, inspect, publish, reproduce, validate
 from hokusai_cli.common import state
 from pipeline import __version__
 
@@ -56,6 +56,7 @@ app.command()(inspect.runs)
 app.command()(inspect.resume)
 app.command()(inspect.track)
 app.command()(reproduce.reproduce)
+app.add_typer(benchmark.app)
 app.command()(attest.attest)
 app.command()(attest.verify)
 app.command()(publish.publish)

@@ -76,6 +76,11 @@ class DataSection(_Section):
     baseline_model: str = Field(
         "", description="Baseline .skops file; empty = train it from the base data."
     )
+    benchmark_sha256: str = Field(
+        "", pattern=r"^$|^sha256:[0-9a-f]{64}$",
+        description="The benchmark file's pinned hash, sha256:<64 hex> (`hokusai benchmark pin` writes it): a run "
+        "whose benchmark bytes differ is refused before it starts. Empty = not pinned.",
+    )
     max_rows: int | None = Field(
         None, gt=0, description="Cap on rows read per file (dry-run sets 5000)."
     )

@@ -34,6 +34,7 @@ def build_evidence(
     benchmark: BenchmarkInfo,
     contributions: list[Contribution],
     delta: Delta,
+    spec_sha256: str | None = None,
 ) -> dict[str, Any]:
     """The evidence document (camelCase keys, integers and strings only)."""
     return {
@@ -47,7 +48,8 @@ def build_evidence(
                      "sha256": baseline.sha256, "commitment": baseline.sha256},
         "candidate": {"estimator": candidate.estimator, "sha256": candidate.sha256,
                       "commitment": candidate.sha256, "trainingRows": candidate.training_rows},
-        "benchmark": {"specId": benchmark_spec_id, "sha256": benchmark.sha256, "rows": benchmark.rows},
+        "benchmark": {"specId": benchmark_spec_id, "sha256": benchmark.sha256, "rows": benchmark.rows,
+                      **({"specSha256": spec_sha256} if spec_sha256 else {})},
         "contributions": [
             {"wallet": c.wallet, "contentSha256": c.content_sha256, "fileSha256": c.file_sha256,
              "rowsIn": c.rows_in, "rowsKept": c.rows_kept, "duplicatesDropped": c.duplicates_dropped,
@@ -122,6 +124,7 @@ def evidence_for_run(
     benchmark: BenchmarkInfo, contributions: list[Contribution], delta: Delta,
 ) -> dict[str, Any]:
     """Step `generate_attestation_output`: the evidence and its `attestationHash`."""
+    from pipeline.attest.benchmark_spec import benchmark_spec, spec_sha256
     from pipeline.attest.eip712 import attestation_hash
 
     evidence = build_evidence(
@@ -129,6 +132,7 @@ def evidence_for_run(
         dry_run=dry_run, benchmark_spec_id=settings.attestation.benchmark_spec_id,
         metric_family=settings.attestation.metric_family, baseline=baseline, candidate=candidate,
         benchmark=benchmark, contributions=contributions, delta=delta,
+        spec_sha256=spec_sha256(benchmark_spec(settings, benchmark.sha256)),
     )
     return {"evidence": evidence, "attestationHash": attestation_hash(evidence)}
 

@@ -128,6 +128,22 @@ def schema_columns(settings: Settings, base: tuple[str, bytes]) -> list[str]:
     return schema.columns
 
 
+def check_benchmark_pin(benchmark: tuple[str, bytes], pin: str) -> None:
+    """A pinned benchmark (`[data] benchmark_sha256`) must be the file read: one sentence with
+    both hashes otherwise, before any run exists."""
+    import hashlib
+
+    if not pin:
+        return
+    name, data = benchmark
+    actual = "sha256:" + hashlib.sha256(data).hexdigest()
+    if actual != pin:
+        raise DataError(
+            f"{name}: its sha256 is {actual[7:]}, but [data] benchmark_sha256 pins {pin[7:]}; restore the pinned "
+            "benchmark, or pin this one with `hokusai benchmark pin` (a new benchmark is a new spec)."
+        )
+
+
 def prepare_run(
     project_dir: Path, contrib: list[str], dry_run: bool, config_file: Path | None = None
 ) -> tuple[Settings, Inputs]:
@@ -159,9 +175,11 @@ def prepare_run(
         raw = full.read_bytes()
         files.append(load_contribution(ContributionFile(name, raw, wallet), data, columns))
         del raw
+    benchmark = read_project_file(project_dir, data.benchmark, "data.benchmark")
+    check_benchmark_pin(benchmark, data.benchmark_sha256)
     inputs = Inputs(
         base=base,
-        benchmark=read_project_file(project_dir, data.benchmark, "data.benchmark"),
+        benchmark=benchmark,
         baseline_model=read_project_file(project_dir, data.baseline_model, "data.baseline_model") if data.baseline_model else None,
         contributions=tuple(files),
     )
