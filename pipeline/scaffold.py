@@ -60,27 +60,34 @@ KEY_COMMENTS = {
         "id": "model id on chain (uint256)",
         "target": "label column",
         "features": "feature columns; empty = every column but the target",
-        "estimator": "logistic_regression, random_forest or hist_gradient_boosting",
+        "task": "auto (decided from the target, and said), binary, multiclass or regression",
+        "estimator": "auto = logistic_regression (classes) or ridge (regression); random_forest, hist_gradient_boosting",
+        "categorical": "features that are categories although written as numbers (codes)",
         "params": "hyper-parameters for the estimator, e.g. {C = 0.5}",
-        "primary_metric": "the DeltaOne metric: accuracy, precision, recall, f1 or auroc",
+        "primary_metric": "the DeltaOne metric; auto = accuracy (classes) or r2 (regression)",
     },
     "data": {
         "base": "base training data (CSV, TSV, JSON, JSONL or Parquet)",
         "benchmark": "held-out benchmark rows; never trained on",
         "baseline_model": "a .skops file; empty = train the baseline from the base data",
         "max_rows": "cap on rows read per file (dry-run sets 5000)",
+        "benchmark_sha256": "the benchmark's pin, sha256:<hex> (`hokusai benchmark pin` writes it)",
+        "id_column": "a column naming who each row is about: contamination and duplicates by id",
+        "missing": "empty feature values: impute (the estimator fills them) or refuse",
     },
     "evaluation": {
         "seed": "seed of every estimator and sample: same inputs + seed = same results",
         "min_improvement_bps": "gate: DeltaOne in bps must reach this (100 bps = 1 pp)",
         "min_benchmark_rows": "gate: the benchmark must have at least this many rows",
+        "guardrails": "add [[evaluation.guardrails]] tables: metric, threshold, direction, blocking",
+        "max_drop_bps": "gate: no secondary metric or class recall may fall more than this (bps)",
     },
     "attestation": {
         "network": "DeltaVerifier targeted: local (31337), sepolia (11155111) or mainnet (1)",
         "chain_id": "override of the network's EIP-712 chainId",
         "verifying_contract": "override of the network's DeltaVerifier address",
         "benchmark_spec_id": "names the benchmark; its keccak256 is benchmarkSpecHash",
-        "metric_family": "metricFamily in the attestation anchors",
+        "metric_family": "metricFamily in the attestation anchors; auto = the primary metric's family",
         "deadline_days": "a signed attestation expires this many days after `hokusai attest`",
         "max_cost_usd_micro": "maxCostUsdMicro: the budget of one evaluation in micro-USD (0 = none)",
         "actual_cost_usd_micro": "override: a cost measured elsewhere; 0 = CPU-seconds x usd_per_cpu_hour",
@@ -96,7 +103,7 @@ KEY_COMMENTS = {
     },
 }
 #: Values shown (commented out) for keys whose default is "not set".
-UNSET_EXAMPLES: dict[str, Any] = {"max_rows": 5000, "chain_id": 31337,
+UNSET_EXAMPLES: dict[str, Any] = {"max_rows": 5000, "chain_id": 31337, "max_drop_bps": 100,
                                   "verifying_contract": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9"}
 
 
@@ -149,8 +156,10 @@ def config_text(example: Example) -> str:
             comment = KEY_COMMENTS.get(section, {}).get(key) or (described[:1].lower() + described[1:]) \
                 or "see the Configuration section of the README"
             value = values[section][key]
-            if value == {}:  # an empty table written out would clash with [section.key.NAME] tables added later
-                text = f"# {key} = {{}}"
+            if value == {} or (key == "guardrails" and not value):
+                # an empty table (or array of tables) written out would clash with the
+                # [section.key.NAME] / [[section.key]] tables a user adds later
+                text = f"# {key} = {toml_value(value)}"
             elif value is None:
                 shown = UNSET_EXAMPLES.get(key)
                 text = f"# {key} = {toml_value(shown) if shown is not None else ''}".rstrip()

@@ -51,7 +51,7 @@ def test_breast_cancer_project_holds_the_bundled_demo(tmp_path):
     for name in DATA_FILES:
         assert (root / name).read_bytes() == (FIXTURES / name.split("/")[1]).read_bytes()
     settings = load_settings(root)
-    assert settings.model.target == "target" and settings.model.estimator == "logistic_regression"
+    assert settings.model.target == "target" and settings.model.estimator == "auto"  # resolved per run: logistic_regression
     assert settings.attestation.benchmark_spec_id == "hokusai-demo-breast-cancer-v1"
     assert scaffold.contributions == [("data/contrib_alice.csv", ALICE), ("data/contrib_bob.parquet", BOB)]
     assert (root / ".gitignore").read_text().splitlines()[1:] == list(GITIGNORE_LINES)
