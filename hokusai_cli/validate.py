@@ -105,6 +105,9 @@ def report(result: Validation, manifest_path: Path, written: list[Path]) -> Grou
             rows = ", ".join(map(str, column.rows)) + (", …" if column.count > len(column.rows) else "")
             lines.append(Text(f"{f.file}: {column.count} empty value(s) in column {column.column!r} (rows {rows}) "
                               "kept: the estimator imputes them"))
+        for column in f.unseen_categories:
+            lines.append(Text(f"{f.file}: {column.count} row(s) with a category of {column.column!r} the base data "
+                              "does not hold, kept (the model treats it as unknown)"))
     for note in integration.notes():
         lines.append(Text(f"Note: {note}", style="yellow"))
     kept = sum(c.rows_kept for c in integration.contributions)

@@ -134,6 +134,7 @@ class FileReport:
     pii_policy: str
     pii: tuple[pii.Finding, ...]
     missing_values: tuple[ColumnRows, ...] = ()  # empty features kept for the estimator to impute
+    unseen_categories: tuple[ColumnRows, ...] = ()  # categories the base data lacks: kept, the model ignores them
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +145,7 @@ class FileReport:
                              "invalid": self.invalid_rows_dropped},
             "invalid_rows": [c.to_dict() for c in self.invalid_rows],
             "missing_values": [c.to_dict() for c in self.missing_values],
+            "unseen_categories": [c.to_dict() for c in self.unseen_categories],
             "extra_columns_dropped": list(self.extra_columns),
             "pii": {"policy": self.pii_policy, "findings": [f.to_dict() for f in self.pii]},
         }
@@ -532,6 +534,19 @@ def _usable_rows(
     return usable, wallets, usable_mask, dropped, gaps
 
 
+def unseen_rows(frame: pd.DataFrame, schema: Schema, known: dict[str, set[Any]]) -> tuple[ColumnRows, ...]:
+    """Per categorical feature: usable rows (1-based, among the file's usable rows) whose
+    category the base data does not hold. They are kept: the estimator ignores an unseen
+    category (one-hot) or treats it as a gap (trees)."""
+    found = []
+    for column, categories in known.items():
+        unseen = frame[column].notna() & ~frame[column].isin(categories)
+        if unseen.any():
+            rows = _row_numbers(unseen.reset_index(drop=True))
+            found.append(ColumnRows(column, int(unseen.sum()), tuple(int(r) for r in rows[:_SHOW_ROWS])))
+    return tuple(found)
+
+
 def gap_rows(frame: pd.DataFrame, features: tuple[str, ...]) -> tuple[ColumnRows, ...]:
     """Per feature with empty values: how many, and the first rows (file row numbers)."""
     found = []
@@ -571,6 +586,7 @@ def integrate_contributions(
     feature_keys = lambda f: pd.util.hash_pandas_object(f[match], index=False).to_numpy()  # noqa: E731
     row_keys = lambda f: pd.util.hash_pandas_object(f[[schema.id_column] if schema.id_column else schema.columns],  # noqa: E731
                                                     index=False).to_numpy()
+    known_categories = {c: set(base[c].dropna()) for c, kind in zip(schema.features, schema.kinds) if kind == "categorical"}
     benchmark_keys = np.unique(feature_keys(benchmark))
     benchmark_shape = {"benchmark_rows": len(benchmark), "benchmark_distinct": len(benchmark_keys)}
     seen = np.unique(row_keys(base))
@@ -617,7 +633,7 @@ def integrate_contributions(
             rows_kept=int(keep.sum()), duplicates_dropped=int(duplicate.sum()),
             benchmark_rows_dropped=int(in_benchmark.sum()), invalid_rows_dropped=int((~usable_mask).sum()),
             invalid_rows=dropped, extra_columns=item.extra_columns, pii_policy=item.pii_policy, pii=item.pii,
-            missing_values=gaps,
+            missing_values=gaps, unseen_categories=unseen_rows(frame, schema, known_categories),
         ))
     if not any(c.rows_kept for c in contributions):
         hint = ("" if schema.id_column or len(benchmark_keys) == len(benchmark) else

@@ -781,3 +781,16 @@ def test_an_id_column_must_be_filled_and_is_not_a_feature() -> None:
         resolve_schema(PEOPLE_BASE, ModelSection(features=["pid", "age"]), "b.csv", "pid")
     assert str(caught.value) == ("[data] id_column 'pid' is also listed in [model] features; an id is not a feature: "
                                  "remove it from features.")
+
+
+def test_rows_with_unseen_categories_are_kept_and_counted() -> None:
+    schema = Schema(("town", "n"), "target", kinds=("categorical", "numeric"))
+    base = conform(pd.DataFrame({"town": ["Oslo", "Bergen", "Oslo"], "n": [1.0, 2, 3], "target": [0, 1, 0]}), schema,
+                   "b", None)
+    bench = conform(pd.DataFrame({"town": ["Oslo", "Bergen"], "n": [10.0, 20], "target": [0, 1]}), schema, "m", None)
+    data = b"town,n,target\nParis,5,1\nOslo,6,0\nRome,7,1\n,8,0\n"
+    result = integrate_contributions(base, bench, [ContributionFile("c.csv", data, ALICE)], schema, [0, 1])
+    (report,) = result.files
+    assert report.rows_kept == 4
+    assert report.to_dict()["unseen_categories"] == [{"column": "town", "count": 2, "rows": [1, 3]}]  # a gap is not one
+    assert report.to_dict()["missing_values"] == [{"column": "town", "count": 1, "rows": [4]}]

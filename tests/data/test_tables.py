@@ -479,3 +479,44 @@ def test_canonical_order_compares_whole_digests_when_their_first_bytes_agree() -
 
     assert canonical_order(digests).tolist() == [1, 2, 0, 3]
     assert canonical_order(digests, [0, 5, 2, 0]).tolist() == [2, 1, 0, 3]
+
+
+def test_typed_content_hash_known_answer_in_any_order() -> None:
+    """docs/data.md's vector: text, numbers, booleans as 1/0 and gaps in every kind of column."""
+    import numpy as np
+
+    table = pd.DataFrame({"island": pd.Series(["Biscoe", np.nan, "Dream"], dtype=object),
+                          "mass": [3750.0, np.nan, 4200.5], "flag": [1.0, 0.0, np.nan],
+                          "species": ["Adelie", "Gentoo", "Adelie"]})
+    expected = "0xf91e12abc83a5366bf54b7aab758e126b749e9819fd8ce6148772bc61f967408"
+    assert content_sha256(table) == content_sha256(table.iloc[::-1]) == expected
+    assert content_sha256(table.assign(island=["Biscoe", "", "Dream"])) != expected  # a gap is not empty text
+
+
+def test_a_typed_file_as_csv_or_parquet_gives_one_content_hash() -> None:
+    """Penguins as published (text columns, gaps): the same rows as CSV and as Parquet."""
+    import io
+    from pathlib import Path
+
+    import palmerpenguins
+
+    from pipeline.data.columns import infer_kinds
+    from pipeline.data.contributions import ContributionFile, integrate_contributions
+    from pipeline.data.tables import Schema
+
+    text = (Path(palmerpenguins.__file__).parent / "data" / "penguins.csv").read_bytes()
+    frame = read_table("p.csv", text)
+    features = tuple(c for c in frame.columns if c != "species")
+    schema = Schema(features, "species", kinds=infer_kinds(frame.iloc[:40], features, [], "b"))
+    from pipeline.data.contributions import conform
+
+    base, bench = (conform(frame.iloc[rows], schema, "b", None, allow_missing=True)
+                   for rows in (slice(0, 40), slice(40, 120)))
+    classes = sorted(set(frame["species"]))
+    parquet = io.BytesIO()
+    frame.iloc[120:].to_parquet(parquet, index=False)
+    csv = frame.iloc[120:].iloc[::-1].to_csv(index=False).encode()
+    hashes = {f.file: f.content_sha256 for f in integrate_contributions(
+        base, bench, [ContributionFile("a.csv", csv), ContributionFile("a.parquet", parquet.getvalue())], schema,
+        classes).files}
+    assert hashes["a.csv"] == hashes["a.parquet"]
