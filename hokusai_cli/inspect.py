@@ -92,7 +92,8 @@ def render_inspect(report: dict[str, Any]) -> Any:
     parts.append(steps)
 
     if report["metrics"]:
-        with_ci = any("ci" in m for m in report["metrics"])
+        # the gate's CI (the primary metric's); every metric's is in --json
+        with_ci = any("ci" in m and m["metric"] == report["primary_metric"] for m in report["metrics"])
         metrics = Table(title="Metrics (* primary)", title_justify="left", header_style="bold")
         for name in ("metric", "baseline", "candidate", "abs delta", "rel delta") + (("CI",) if with_ci else ()):
             metrics.add_column(name, justify="left" if name == "metric" else "right")
@@ -103,7 +104,7 @@ def render_inspect(report: dict[str, Any]) -> Any:
             cells = [name, f"{m['baseline']:.4f}", "" if m["candidate"] is None else f"{m['candidate']:.4f}",
                      absolute, _relative(m["relative"])]
             if with_ci:
-                cells.append(_ci(m.get("ci")))
+                cells.append(_ci(m.get("ci")) if m["metric"] == report["primary_metric"] else "")
             metrics.add_row(*cells)
         parts.append(metrics)
 

@@ -87,7 +87,8 @@ def result(summary: dict[str, Any]) -> Group:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for m in summary["metrics"]:
         name = m["metric"] + (" *" if m["metric"] == summary["primary_metric"] else "")
-        ci = f"[{m['ci_low_bps']:+d}, {m['ci_high_bps']:+d}]" if m.get("ci_low_bps") is not None else ""
+        primary = m["metric"] == summary["primary_metric"]  # the table shows the gate's CI; --json has every one
+        ci = f"[{m['ci_low_bps']:+d}, {m['ci_high_bps']:+d}]" if primary and m.get("ci_low_bps") is not None else ""
         table.add_row(name, fmt_score(m["baseline"]), fmt_score(m["candidate"]), fmt_bps(m["delta_bps"]), ci)
     lines = [table]
     if summary.get("task"):

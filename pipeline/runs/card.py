@@ -69,7 +69,7 @@ def metric_rows(delta: Delta) -> list[list[str]]:
     for m in delta.metrics:
         name = m.metric + (" (primary)" if m.metric == delta.primary_metric else "") \
             + ("" if m.higher_is_better else " (lower is better)")
-        ci = "" if m.ci_low_bps is None else f"[{_bps(m.ci_low_bps)}, {_bps(m.ci_high_bps)}]"
+        ci = "" if m.ci_low_bps is None or m.metric != delta.primary_metric else f"[{_bps(m.ci_low_bps)}, {_bps(m.ci_high_bps)}]"
         rows.append([name, f"{m.baseline:.4f}", f"{m.candidate:.4f}", _bps(m.delta_bps), ci])
     return rows
 

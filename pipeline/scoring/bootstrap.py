@@ -110,6 +110,11 @@ def weighted_metric(
     if metric in REGRESSION_METRICS:
         return weighted_regression_metric(metric, w, y_true, y_pred)
     n_rows = w.sum(axis=1)
+    if metric == "log_loss":  # as `evaluation.log_loss`: each row's probability of its true class, clipped
+        eps = np.finfo(np.float64).eps
+        column = np.searchsorted(np.array(sorted(classes)), y_true)
+        losses = -np.log(np.clip(np.asarray(proba, dtype=np.float64), eps, 1 - eps)[np.arange(len(y_true)), column])
+        return (w * losses).sum(axis=1) / n_rows
     if metric == "accuracy":
         return (w @ (y_true == y_pred).astype(np.float64)) / n_rows
     if metric == "auroc":
@@ -139,12 +144,15 @@ def weighted_metric(
 def paired_bootstrap(
     metric: str, y_true: np.ndarray, baseline: dict[str, np.ndarray], candidate: dict[str, np.ndarray],
     classes: list[Any], *, resamples: int, confidence: float, seed: int, average: str = "macro",
-    custom: Callable[..., float] | None = None,
+    custom: Callable[..., float] | None = None, lower_is_better: bool = False, relative: bool = False,
 ) -> BootstrapCI:
     """Percentile CI of candidate - baseline on the same resamples, in integer bps.
 
     Each resample's scores are rounded to bps (half-even) before subtracting, and the
-    percentiles are taken with the inverted-CDF rule, so the bounds are observed integers."""
+    percentiles are taken with the inverted-CDF rule, so the bounds are observed integers.
+    `lower_is_better` makes it baseline - candidate (the improvement, as `delta_bps`);
+    `relative` (an error in the target's units, rmse) the improvement relative to the
+    baseline's score, in bps, as such a metric's `delta_bps`."""
     import numpy as np
 
     deltas = []
@@ -158,7 +166,12 @@ def paired_bootstrap(
                     for m in (baseline, candidate))
         if metric in CLIPPED_AT_ZERO:  # as its bps on chain (`delta.metric_bps`)
             b, c = np.maximum(b, 0.0), np.maximum(c, 0.0)
-        deltas.append(np.rint(c * 10000).astype(np.int64) - np.rint(b * 10000).astype(np.int64))
+        sign = -1 if lower_is_better else 1
+        if relative:
+            change = np.divide(sign * (c - b), b, out=np.zeros_like(b), where=b != 0)
+            deltas.append(np.rint(change * 10000).astype(np.int64))
+        else:
+            deltas.append(sign * (np.rint(c * 10000).astype(np.int64) - np.rint(b * 10000).astype(np.int64)))
     delta = np.concatenate(deltas)
     tail = (1 - confidence) / 2 * 100
     low = int(np.percentile(delta, tail, method="inverted_cdf"))

@@ -180,6 +180,7 @@ def compare(
     lower_is_better: frozenset[str] = LOWER_IS_BETTER,
     ci: BootstrapCI | None = None,
     attribution: Attribution | None = None,
+    metric_cis: dict[str, BootstrapCI] | None = None,
     guardrails: tuple[Any, ...] = (),
     max_drop_bps: int | None = None,
     class_recall: dict[str, tuple[int, int]] | None = None,
@@ -196,7 +197,9 @@ def compare(
         b, c = metric_bps(metric, baseline[metric]), metric_bps(metric, candidate[metric])
         sign = -1 if metric in lower_is_better else 1
         relative = sign * (candidate[metric] - baseline[metric]) / baseline[metric] if baseline[metric] else None
-        interval = (ci.low_bps, ci.high_bps) if ci is not None and metric == primary_metric else (None, None)
+        other = (metric_cis or {}).get(metric)
+        interval = ((ci.low_bps, ci.high_bps) if ci is not None and metric == primary_metric
+                    else (other.low_bps, other.high_bps) if other is not None else (None, None))
         # an error in the target's units (rmse): its delta is relative, in bps of the baseline's error
         change = (to_bps(relative) if relative is not None else 0) if metric in UNBOUNDED else sign * (c - b)
         rows.append(MetricDelta(metric, baseline[metric], candidate[metric], b, c, change, relative, sign == 1, *interval))
@@ -352,8 +355,17 @@ def compare_and_output_delta(
 
     from pipeline.scoring.significance import classical_test
 
+    from pipeline.config import METRICS, REGRESSION_METRICS, UNBOUNDED
+
+    # every other built-in metric's CI too (reported in JSON and inspect --json; the gate reads the primary's)
+    metric_cis = {} if not ev.bootstrap_samples else {
+        name: paired_bootstrap(name, predictions["y_true"], predictions["baseline"], predictions["candidate"],
+                               predictions["classes"], resamples=ev.bootstrap_samples, confidence=ev.confidence,
+                               seed=ev.seed, average=ev.average, lower_is_better=name in lower, relative=name in UNBOUNDED)
+        for name in baseline_metrics if name != metric and name in (*METRICS, *REGRESSION_METRICS)}
     delta = compare(baseline_metrics, candidate_metrics, metric, ev.min_improvement_bps, ev.min_benchmark_rows,
                     benchmark_rows, contributions, lower_is_better=frozenset(lower), ci=ci, attribution=attribution,
+                    metric_cis=metric_cis,
                     guardrails=tuple(ev.guardrails), max_drop_bps=ev.max_drop_bps,
                     class_recall=class_recall_bps(predictions) if ev.max_drop_bps is not None and predictions["classes"]
                     else None)
