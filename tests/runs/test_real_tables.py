@@ -143,4 +143,5 @@ def test_a_regression_evaluates_with_each_estimator(diabetes, estimator, deltaon
     rmse = next(m for m in summary["metrics"] if m["metric"] == "rmse")
     assert rmse["higher_is_better"] is False and rmse["candidate"] < rmse["baseline"]
     assert rmse["delta_bps"] == round((rmse["baseline"] - rmse["candidate"]) / rmse["baseline"] * 10000)  # relative
+    assert all(m["ci_low_bps"] is not None and m["ci_low_bps"] <= m["ci_high_bps"] for m in summary["metrics"])
     assert "Task: regression (auto: 'target' holds 46 different numbers in 50 rows, a quantity)" in flat(done.stderr)

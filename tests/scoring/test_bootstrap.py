@@ -78,3 +78,28 @@ def test_custom_metric_bootstrap_matches_builtin():
     custom = paired_bootstrap("mine", y, base, cand, [0, 1], resamples=64, confidence=0.9, seed=5,
                               custom=lambda t, p, _: float(np.mean(t == p)))
     assert custom == BootstrapCI(builtin.low_bps, builtin.high_bps, 64, 0.9, 5)
+
+
+def test_secondary_metric_cis_measure_the_improvement() -> None:
+    """Lower-is-better metrics: the CI is of baseline - candidate; errors: relative to the
+    baseline's, in bps, as their delta_bps."""
+    import numpy as np
+
+    from pipeline.scoring.bootstrap import paired_bootstrap
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=120)
+    worse = {"y_pred": y + rng.normal(scale=1.0, size=120), "proba": None}
+    better = {"y_pred": y + rng.normal(scale=0.5, size=120), "proba": None}
+    rmse = paired_bootstrap("rmse", y, worse, better, [], resamples=200, confidence=0.9, seed=1,
+                            lower_is_better=True, relative=True)
+    assert 0 < rmse.low_bps < rmse.high_bps < 10000  # the error fell by a share of itself
+    r2 = paired_bootstrap("r2", y, worse, better, [], resamples=200, confidence=0.9, seed=1)
+    assert r2.low_bps > 0
+    labels = np.array([0, 1] * 50)
+    sure = np.where(labels[:, None] == np.array([0, 1]), 0.9, 0.1)
+    unsure = np.full((100, 2), 0.5)
+    loss = paired_bootstrap("log_loss", labels, {"y_pred": labels, "proba": unsure}, {"y_pred": labels, "proba": sure},
+                            [0, 1], resamples=100, confidence=0.9, seed=1, lower_is_better=True)
+    expected = round((np.log(2) - -np.log(0.9)) * 10000)  # every resample scores the same improvement
+    assert abs(loss.low_bps - expected) <= 1 and abs(loss.high_bps - expected) <= 1
