@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 CLASSIFIERS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
 REGRESSORS = ("ridge", "random_forest", "hist_gradient_boosting")
-#: A numeric target with more distinct values than this, some with fractions or more than
-#: one per two rows, is a quantity (regression), not classes.
+#: A numeric target is a quantity (regression), not classes, when it holds fractions and more
+#: than two values (magnitudes 4.0 .. 6.4), or more than this many whole numbers, over one per
+#: two rows (disease progression 25 .. 346).
 CONTINUOUS_DISTINCT = 20
 
 
@@ -32,7 +33,8 @@ def is_quantity(values: pd.Series) -> tuple[bool, int, int]:
         return False, int(present.nunique()), len(present)
     distinct = np.unique(present.to_numpy())
     fractions = not np.all(np.mod(distinct, 1) == 0)
-    quantity = len(distinct) > CONTINUOUS_DISTINCT and (fractions or len(distinct) > len(present) / 2)
+    quantity = (fractions and len(distinct) > 2) or (len(distinct) > CONTINUOUS_DISTINCT
+                                                     and len(distinct) > len(present) / 2)
     return bool(quantity), len(distinct), len(present)
 
 
