@@ -331,7 +331,8 @@ def summary(run: Any) -> dict[str, Any]:
         "weight_method": delta.weight_method,
         "ci": asdict(delta.ci) if delta.ci is not None else None,
         "test": delta.test,
-        "notes": list(delta.notes),
+        # the data's notes first (a benchmark whose values repeat...), then the verdict's
+        "notes": [*((getattr(data, "data_manifest", None) or {}).get("notes", [])), *delta.notes],
         "attestation_hash": data.attestation["attestationHash"],
         "mlflow": dict(data.tracking),
     }
