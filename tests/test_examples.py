@@ -50,6 +50,23 @@ KEY_LINES = {
         "contrib_bob.parquet (169, 31) labels: {0: 65, 1: 104}",
         "pipeline/fixtures is up to date: 5 files reproduced byte for byte",
     ],
+    "mixed_types": [
+        "Features (kinds from the base data): island categorical, bill_length_mm numeric, bill_depth_mm numeric,",
+        "flipper_length_mm numeric, body_mass_g numeric, sex categorical, year numeric",
+        "data/contrib_alice.csv: 3 empty value(s) in column 'sex' (rows 2, 4, 5) kept: the estimator imputes them",
+        "Valid: 90 of 90 rows would be used.",
+        "flipper_length_mm numeric, body_mass_g numeric, sex categorical, year categorical",
+        "Error: data/base.csv: column 'sex' is empty or infinite in row 27; fill or remove them.",
+        "Task: multiclass (auto: 'species' holds 3 classes)",
+        "│ accuracy * │ 0.9500 │ 0.9917 │ +417 bps │ [+0, +833] │",
+        "│ f1 │ 0.9336 │ 0.9928 │ +592 bps │ │",
+        "DeltaOne 4.17 pp (417 bps) on accuracy: gate failed",
+        "ci_low_bps > 0: 0 vs 0 FAILED",
+        "f1 >= 0.9: 9928 vs 9000 ok",
+        "two_proportion_z (proportion, reported, not gating): one-sided p = 0.026626",
+        "│ 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 │ 90 │ 208.50 bps │ 5000 bps │",
+        "│ 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC │ 94 │ 208.50 bps │ 5000 bps │",
+    ],
     "parquet_contribution": [
         "demo/incoming/pooled.parquet: 174 rows, 33 columns",
         "│ data/contrib_alice.csv │ (no wallet) │ 180 │ 180 │ 0 │ 0 │ 0 │",
@@ -63,6 +80,21 @@ KEY_LINES = {
         "│ 0x90F79bf6EB2c4f870365E785982E1f101E93b906 │ 69 │ 266.67 bps │ 3810 bps │",
         "│ 0x90F79bf6EB2c4f870365E785982E1f101E93b906 │ incoming/pool │ 69/74 │ 0xe9f5f902…1fd06bf8 │ 266.67 bps │ 3810 bps │",
         "Candidate: trained on 369 rows, sha256 0x…",
+    ],
+    "regression": [
+        "Task: regression (auto: 'target' holds 46 different numbers in 50 rows, a quantity)",
+        "│ r2 * │ 0.3362 │ 0.3986 │ +624 bps │ [-142, +1387] │",
+        "│ rmse │ 58.5500 │ 55.7309 │ +481 bps │ │",
+        "│ mae │ 48.1246 │ 44.7791 │ +695 bps │ │",
+        "DeltaOne 6.24 pp (624 bps) on r2: gate failed",
+        "ci_low_bps > 0: -142 vs 0 FAILED",
+        "welch_t (continuous, reported, not gating): one-sided p = 0.264688",
+        "│ 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 │ 120 │ 387.50 bps │ 6210 bps │",
+        "│ 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC │ 122 │ 236.50 bps │ 3790 bps │",
+        "│ r2 * │ 0.1634 │ 0.3152 │ +1518 bps │ [+168, +2802] │",
+        "DeltaOne 15.18 pp (1518 bps) on r2: gate passed",
+        "│ 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 │ 120 │ 1142.50 bps │ 7526 bps │",
+        "│ 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC │ 122 │ 375.50 bps │ 2474 bps │",
     ],
 }
 
@@ -228,7 +260,7 @@ def test_custom_metric_config_and_the_edit_its_readme_describes():
     assert not re.search(r"^custom_metrics =", written, re.M)
 
     table = example[example.index("[evaluation.custom_metrics.top_class_recall]"):]
-    edited = re.sub(r'^primary_metric = "accuracy"', 'primary_metric = "top_class_recall"', written, flags=re.M) + "\n" + table
+    edited = re.sub(r'^primary_metric = "auto"', 'primary_metric = "top_class_recall"', written, flags=re.M) + "\n" + table
     settings = Settings.model_validate(tomllib.loads(edited))
     assert settings.model.primary_metric == "top_class_recall"
     assert list(settings.evaluation.custom_metrics) == ["top_class_recall"]

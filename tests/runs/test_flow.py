@@ -132,7 +132,7 @@ def test_plain_metaflow_dry_run_matches_cli_hash(tmp_path, demo_runs):
 
 #: Evidence hash of `hokusai dry-run` on the bundled demo. The evidence holds only facts of
 #: the evaluation, so this changes only when the evaluation does: say why in CHANGELOG.
-DEMO_ATTESTATION_HASH = "0xfc9b07db7f4c92ecb1a2cd3acb8a85730f3d636eb10d508703249bf8fd5e94b9"
+DEMO_ATTESTATION_HASH = "0x62f8db30fc7088f0dca91bcea15a2321d98881cfa9ec7af8ef994416dd16c14b"
 
 
 def test_demo_evidence_hash_is_pinned(demo_runs):
