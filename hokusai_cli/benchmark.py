@@ -9,7 +9,7 @@ import typer
 
 from hokusai_cli.common import ProjectOpt, handled
 
-app = typer.Typer(name="benchmark", help="The benchmark spec: pin the benchmark file (example: hokusai benchmark pin).",
+app = typer.Typer(name="benchmark", help="The benchmark spec: pin the benchmark file.\n\nExample: hokusai benchmark pin",
                   no_args_is_help=True)
 
 

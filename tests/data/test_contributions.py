@@ -520,7 +520,7 @@ def test_the_manifest_holds_counts_names_and_hashes() -> None:
         "content_sha256": content_sha256(pd.DataFrame({"a": [3.0, 4.0], "b": [3.0, 4.0], "target": [0, 1]})),
         "format": "csv", "encoding": "utf-8", "delimiter": ",", "wallet": None, "wallet_column": "wallet",
         "rows_read": 2, "rows_kept": 2, "rows_dropped": {"duplicate": 0, "benchmark": 0, "invalid": 0},
-        "invalid_rows": [], "missing_values": [], "extra_columns_dropped": ["contact"],
+        "invalid_rows": [], "missing_values": [], "unseen_categories": [], "extra_columns_dropped": ["contact"],
         "pii": {"policy": "redact", "findings": [
             {"type": "email", "column": "contact", "count": 1, "rows": [1]},
             {"type": "phone", "column": "contact", "count": 1, "rows": [2]}]},
