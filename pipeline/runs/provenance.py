@@ -54,7 +54,9 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": _cpu(),
         "libraries": {name: _version(name) for name in LIBRARIES},
-        "threadpools": sorted(pools, key=lambda p: (str(p["api"]), str(p["library"]))),
+        # one order whatever order the libraries were loaded in (numpy's and scipy's OpenBLAS may both be there)
+        "threadpools": sorted(pools, key=lambda p: tuple(str(p[k]) for k in ("api", "library", "version",
+                                                                              "threading_layer", "kernel", "threads"))),
         "numerics": {"significant_bits": SIGNIFICANT_BITS},
     }
 

@@ -209,3 +209,17 @@ def test_predictions_one_quantum_apart_are_named() -> None:
     assert predictions_differences(recorded, moved) == (
         "baseline: 2 probabilities differ, 2 by more than one quantum; baseline: 1 predicted labels differ; "
         "candidate: 1 probabilities differ, all by one rounding quantum")
+
+
+def test_the_environment_lists_threadpools_in_one_order_whatever_the_load_order(monkeypatch) -> None:
+    import threadpoolctl
+
+    from pipeline.runs import provenance
+
+    pools = [{"internal_api": "openblas", "prefix": "libscipy_openblas", "version": v, "architecture": "Haswell",
+              "num_threads": 2, "threading_layer": "pthreads"} for v in ("0.3.31.188.0", "0.3.30")]
+    seen = []
+    for order in (pools, pools[::-1]):
+        monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda order=order: list(order))
+        seen.append(provenance.environment()["threadpools"])
+    assert seen[0] == seen[1] and [p["version"] for p in seen[0]] == ["0.3.30", "0.3.31.188.0"]
