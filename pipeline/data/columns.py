@@ -29,9 +29,9 @@ _UNIQUE_MIN_ROWS = 20
 _SHOW = 5
 
 
-def _text(value: Any) -> str:
-    """A category as text: whole floats as integers (1, 1.0 and "1" all read "1"), so a code
-    written as a number in one file and as text in another is one category."""
+def label_text(value: Any) -> str:
+    """A label, category or id as text: whole floats as integers (1, 1.0 and "1" all read
+    "1"), so a value written as a number in one file and as text in another is one value."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -41,7 +41,7 @@ def text_values(values: pd.Series) -> Any:
     """A column as text values (ids, categories): whole floats as integers, gaps NaN."""
     import numpy as np
 
-    return values.map(_text, na_action="ignore").to_numpy(dtype=object, na_value=np.nan)
+    return values.map(label_text, na_action="ignore").to_numpy(dtype=object, na_value=np.nan)
 
 
 def _is_missing(values: pd.Series) -> Any:
@@ -124,7 +124,7 @@ def infer_kinds(base: pd.DataFrame, features: tuple[str, ...], categorical: list
         elif _all_read(values, _date_values(values)):
             kinds.append(DATE)
         else:
-            if len(present) >= _UNIQUE_MIN_ROWS and present.map(_text).nunique() == len(present):
+            if len(present) >= _UNIQUE_MIN_ROWS and present.map(label_text).nunique() == len(present):
                 unusable.append(f"{column!r} (a different text in every row: an ID or free text)")
             kinds.append(CATEGORICAL)
     if unusable:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pipeline.data import pii
+from pipeline.data.columns import label_text
 from pipeline.config import DataSection
 from pipeline.errors import DataError
 from pipeline.data.tables import (
@@ -255,12 +256,6 @@ def _rows(mask: Any) -> str:
     return f"rows {shown}{more} ({len(positions)} rows)"
 
 
-def _label_text(value: Any) -> str:
-    """A label as text, whole floats as integers: 1, 1.0 and "1" all read "1" (a baseline
-    trained on labels written 0.0/1.0 has float classes)."""
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-
-
 def check_columns(frame: pd.DataFrame, schema: Schema, name: str) -> None:
     """Every schema column is present, else a DataError naming the missing ones."""
     missing = [c for c in schema.columns if c not in frame.columns]
@@ -336,9 +331,9 @@ def conform(
     else:
         distinct = _distinct_labels(labels, schema.target, name, classes)
     if classes is not None:
-        known = {_label_text(c) for c in classes}
+        known = {label_text(c) for c in classes}
         # text of each distinct label once, then a vectorised lookup (labels repeat a lot)
-        as_text = labels.map({value: _label_text(value) for value in distinct})
+        as_text = labels.map({value: label_text(value) for value in distinct})
         unknown = ~as_text.isin(known)
         if unknown.any():
             seen = ", ".join(sorted(set(as_text[unknown]))[:_SHOW_ROWS])
@@ -346,7 +341,7 @@ def conform(
                 f"{name}: column {schema.target!r} has labels the baseline does not know ({seen}) in "
                 f"{_rows(unknown)}; use one of {', '.join(sorted(known))}."
             )
-        lookup = {_label_text(c): i for i, c in enumerate(classes)}
+        lookup = {label_text(c): i for i, c in enumerate(classes)}
         columns[schema.target] = np.asarray(classes)[as_text.map(lookup).to_numpy(dtype=int)]
     elif schema.task != "regression":
         columns[schema.target] = labels.reset_index(drop=True)
@@ -389,7 +384,7 @@ def _distinct_labels(labels: pd.Series, column: str, name: str, classes: list[An
         from collections.abc import Hashable
 
         bad = labels.map(lambda value: not isinstance(value, Hashable))
-        use = f"one of {', '.join(sorted(_label_text(c) for c in classes))}" if classes is not None else "one label"
+        use = f"one of {', '.join(sorted(label_text(c) for c in classes))}" if classes is not None else "one label"
         raise DataError(
             f"{name}: column {column!r} has lists or objects instead of labels in {_rows(bad)}; write {use} "
             "in each cell."

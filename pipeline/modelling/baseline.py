@@ -30,7 +30,9 @@ class ModelInfo:
 
 def _classes(model: Any) -> list[Any]:
     """A classifier's classes as plain values; none for a regressor."""
-    return [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
+    from pipeline.modelling.task import plain_labels
+
+    return plain_labels(getattr(model, "classes_", []))
 
 
 def load_baseline_model(

@@ -96,10 +96,13 @@ def resolve_settings(settings: Settings, task: str) -> Settings:
     return settings.model_copy(update={"model": model, "attestation": attestation})
 
 
+def plain_labels(values: Any) -> list[Any]:
+    """Class labels as plain Python values (numpy scalars unwrapped), as artifacts hold them."""
+    return [c.item() if hasattr(c, "item") else c for c in values]
+
+
 def classes_of(target: pd.Series, task: str) -> list[Any]:
     """The sorted labels a classifier's `classes_` will be; none for a regression."""
     import numpy as np
 
-    if task == "regression":
-        return []
-    return [c.item() if hasattr(c, "item") else c for c in np.unique(target.to_numpy())]
+    return [] if task == "regression" else plain_labels(np.unique(target.to_numpy()))

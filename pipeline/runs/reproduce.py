@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-from pipeline.errors import RunError
+from pipeline.data.tables import sha256_hex
+from pipeline.errors import DataError, RunError
 
 REPRODUCE_SCHEMA = "hokusai.reproduce/v1"
 
@@ -67,10 +68,6 @@ class Reproduction:
             "recorded_environment": self.recorded_environment, "current_environment": self.current_environment,
             "scratch": self.scratch,
         }
-
-
-def _sha(data: bytes) -> str:
-    return "0x" + hashlib.sha256(data).hexdigest()
 
 
 def _short(value: str) -> str:
@@ -201,21 +198,22 @@ def check_inputs(data: Any, project_dir: Path, run_id: str) -> list[Comparison]:
         name, recorded_bytes = recorded
         try:
             _, current = read_project_file(project_dir, name, what)
-        except Exception as exc:  # noqa: BLE001 - a DataError naming the file; re-raised as a RunError
-            raise RunError(f"{getattr(exc, 'message', exc)} It is an input of run {run_id}.") from None
-        out.append(_compare_file(f"{what} ({PurePath(name).name})", _sha(recorded_bytes), _sha(current)))
+        except DataError as exc:
+            raise RunError(f"{exc.message} It is an input of run {run_id}.") from None
+        out.append(_compare_file(f"{what} ({PurePath(name).name})", sha256_hex(recorded_bytes), sha256_hex(current)))
     recorded_contribs = {c["file"]: c["file_sha256"] for c in data.contributions}
-    demo = any(spec in DEMO_CONTRIBUTIONS for spec in _contrib_specs(data, project_dir))
-    for spec in _contrib_specs(data, project_dir):
+    specs = _contrib_specs(data, project_dir)
+    demo = any(spec in DEMO_CONTRIBUTIONS for spec in specs)
+    for spec in specs:
         path, _ = parse_contrib(spec)
         try:
             full = find_contribution(project_dir, path, cwd=project_dir)
-        except Exception as exc:  # noqa: BLE001 - a DataError naming the file
-            raise RunError(f"{getattr(exc, 'message', exc)} It is an input of run {run_id}.") from None
+        except DataError as exc:
+            raise RunError(f"{exc.message} It is an input of run {run_id}.") from None
         name = full.name if demo else contribution_name(project_dir, full)
         if name not in recorded_contribs:
             continue
-        out.append(_compare_file(f"contribution ({PurePath(name).name})", recorded_contribs[name], _sha(full.read_bytes())))
+        out.append(_compare_file(f"contribution ({PurePath(name).name})", recorded_contribs[name], sha256_hex(full.read_bytes())))
     return out
 
 
@@ -263,8 +261,8 @@ def _artifacts(data: Any) -> dict[str, tuple[str, Any]]:
         "baseline model bytes": (base, base),
         "candidate model bytes": (cand, cand),
         "benchmark predictions": (preds, preds),
-        "attribution": (attribution, _sha(attribution.encode())),
-        "metrics": (metrics, _sha(metrics.encode())),
+        "attribution": (attribution, sha256_hex(attribution.encode())),
+        "metrics": (metrics, sha256_hex(metrics.encode())),
         "delta": (delta, f"{data.delta['deltaone_bps']:+d} bps"),
         "evidence": (evidence, evidence),
     }
@@ -287,7 +285,7 @@ def _compare_artifacts(recorded: Any, reproduced: Any) -> list[Comparison]:
             detail = "; ".join(f"{side} {m}: {a[side][m]!r} -> {b[side].get(m)!r}"
                                for side in a for m in a[side] if a[side][m] != b[side].get(m))
         if shown == other_shown and not same:
-            shown, other_shown = _sha(value.encode()), _sha(other.encode())
+            shown, other_shown = sha256_hex(value.encode()), sha256_hex(other.encode())
         out.append(Comparison(name, _short(shown), _short(other_shown), same, detail))
     return out
 
