@@ -78,3 +78,12 @@ def test_the_evidence_carries_the_spec_hash(demo_runs) -> None:
     assert settings.model.task == "binary"  # the run records its resolved settings
     assert evidence["benchmark"]["specSha256"] == spec_sha256(benchmark_spec(settings, evidence["benchmark"]["sha256"]))
     assert json.dumps(evidence).count("specSha256") == 1
+
+
+def test_pin_keeps_the_config_permissions(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    config = project / "hokusai.toml"
+    config.chmod(0o644)
+    assert invoke("benchmark", "pin", "--project", str(project)).exit_code == 0
+    assert config.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in project.iterdir() if p.name.startswith(".hokusai.toml")) == []  # no temporary left

@@ -81,10 +81,17 @@ def pin_benchmark(project_dir: Any) -> dict[str, Any]:
         new = re.sub(r"(?m)^\[data\]\s*$", "[data]\n" + line, text, count=1)
     else:
         new = text.rstrip("\n") + f"\n\n[data]\n{line}\n"
-    if new != text:
+    if new != text:  # a temporary file renamed over it: old or new, never half (a full disk leaves the old)
+        import shutil
+
         handle, tmp = tempfile.mkstemp(prefix=f".{CONFIG_FILE}.", dir=project_dir)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(new)
-        os.replace(tmp, config)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(new)
+            shutil.copymode(config, tmp)  # mkstemp makes it private; keep hokusai.toml's own permissions
+            os.replace(tmp, config)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     load_settings(project_dir)  # the file still reads
     return {"benchmark": name, "pin": pin, "config": str(config), "unchanged": new == text}
