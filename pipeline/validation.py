@@ -61,26 +61,25 @@ def check_run(project_dir: Path, contrib: list[str], dry_run: bool, config_file:
 
     settings, inputs = prepare_run(project_dir, contrib, dry_run, config_file)
     custom_metrics(settings.evaluation, str(project_dir.resolve()))  # each importable, as the flow will import it
-    settings = check_project_files(settings, inputs.base, inputs.benchmark, inputs.baseline_model)
+    settings = check_project_files(settings, inputs.base, inputs.benchmark)
     check_params(settings)
     return flow_contribs(project_dir, contrib)
 
 
-def check_project_files(
-    settings: Settings, base_file: tuple[str, bytes], benchmark_file: tuple[str, bytes],
-    model_file: tuple[str, bytes] | None,
-) -> Settings:
+def check_project_files(settings: Settings, base_file: tuple[str, bytes], benchmark_file: tuple[str, bytes]) -> Settings:
     """What `load_baseline_model` and `integrate_contributed_data` would find wrong with the
     project's own files, found before a run exists: the base data (columns, kinds, values,
-    labels, two classes), the baseline model file (trusted, well formed, predicting the
-    base data) and the benchmark (columns, values, labels the baseline knows, every class).
+    labels, two classes, the task) and the benchmark (columns, values, labels the base data
+    knows, every class). The baseline model file is checked as the flow loads it.
     Returns the settings with the task, estimator and primary metric resolved."""
     from pipeline.data.contributions import conform
     from pipeline.data.tables import read_table
     from pipeline.modelling.baseline import prepare_baseline
     from pipeline.scoring.evaluation import check_classes
 
-    baseline = prepare_baseline(settings, base_file, model_file)
+    # the model file itself is checked in the flow: loading it here would import scikit-learn and
+    # skops into the CLI (+1.5 s on the demo); its classes are those of a fit on the base data
+    baseline = prepare_baseline(settings, base_file, None)
     benchmark = conform(read_table(*benchmark_file, settings.data.max_rows), baseline.schema, benchmark_file[0],
                         baseline.classes, allow_missing=settings.data.missing == "impute")
     if baseline.classes:
@@ -117,7 +116,9 @@ def validate_contributions(
     base_file = read_project_file(project_dir, data.base, "data.base")
     benchmark_file = read_project_file(project_dir, data.benchmark, "data.benchmark")
     model_file = read_project_file(project_dir, data.baseline_model, "data.baseline_model") if data.baseline_model else None
-    baseline = prepare_baseline(settings, base_file, model_file)  # as `load_baseline_model`: no training
+    # the model file itself is checked in the flow: loading it here would import scikit-learn and
+    # skops into the CLI (+1.5 s on the demo); its classes are those of a fit on the base data
+    baseline = prepare_baseline(settings, base_file, None)  # as `load_baseline_model`: no training
     schema, base, classes = baseline.schema, baseline.base_data, baseline.classes
     benchmark = conform(read_table(*benchmark_file, data.max_rows), schema, benchmark_file[0], classes,
                         allow_missing=data.missing == "impute")

@@ -341,3 +341,19 @@ def test_an_estimator_or_metric_that_does_not_suit_the_task_is_named(tmp_path: P
     resolved = resolve_settings(Settings(), "binary")
     assert (resolved.model.estimator, resolved.model.primary_metric, resolved.attestation.metric_family) == (
         "logistic_regression", "accuracy", "proportion")
+
+
+@pytest.mark.timeout(120)
+def test_the_precheck_imports_no_model_library(tmp_path: Path) -> None:
+    """The demo dry-run's pre-check (a baseline model file, so no [model] params to check)
+    reads base and benchmark but leaves the model file to the flow: the command imports no
+    scikit-learn, skops or mlflow (they cost 1.5 s there)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from pipeline.validation import check_run; "
+            "check_run(Path('.'), [], True); "
+            "print(sorted(m for m in ('sklearn', 'skops', 'mlflow', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=100, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
