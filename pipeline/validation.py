@@ -116,9 +116,7 @@ def validate_contributions(
     base_file = read_project_file(project_dir, data.base, "data.base")
     benchmark_file = read_project_file(project_dir, data.benchmark, "data.benchmark")
     model_file = read_project_file(project_dir, data.baseline_model, "data.baseline_model") if data.baseline_model else None
-    # the model file itself is checked in the flow: loading it here would import scikit-learn and
-    # skops into the CLI (+1.5 s on the demo); its classes are those of a fit on the base data
-    baseline = prepare_baseline(settings, base_file, None)  # as `load_baseline_model`: no training
+    baseline = prepare_baseline(settings, base_file, model_file)  # as `load_baseline_model`: no training
     schema, base, classes = baseline.schema, baseline.base_data, baseline.classes
     benchmark = conform(read_table(*benchmark_file, data.max_rows), schema, benchmark_file[0], classes,
                         allow_missing=data.missing == "impute")
