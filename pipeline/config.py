@@ -136,8 +136,17 @@ class EvaluationSection(_Section):
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence of the bootstrap interval.")
     average: Literal["macro", "weighted"] = Field("macro", description="Multiclass precision/recall/F1 averaging.")
     attribution: Literal["auto", "exact_shapley", "monte_carlo_shapley", "leave_one_out", "row_share"] = Field(
-        "auto", description="How contributor weights are computed; auto = exact Shapley within the budget, else Monte-Carlo.")
-    attribution_budget: int = Field(64, ge=1, le=100000, description="Most retrainings attribution may use.")
+        "auto", description="How contributor weights are computed; auto = exact Shapley up to attribution_exact_max contributors, else Monte-Carlo sampling.")
+    attribution_budget: int = Field(
+        64, ge=1, le=100000, description="Most retrainings Monte-Carlo attribution may use (exact Shapley uses 2^k - 2).")
+    attribution_exact_max: int = Field(
+        6, ge=1, le=16, description="auto: exact Shapley up to this many contributors, Monte-Carlo sampling beyond.")
+    attribution_target_se_bps: float = Field(
+        10.0, gt=0, le=10000, allow_inf_nan=False,
+        description="Monte-Carlo stops once every contributor's standard error is at most this (bps), or at the budget.")
+    attribution_fan_out: Literal["auto", "always", "never"] = Field(
+        "auto", description="Run attribution retrainings as Metaflow foreach branches: auto = when there are at least "
+        "64 of them; use with --max-workers or --with kubernetes.")
     guardrails: list[GuardrailSection] = Field(
         default_factory=list,
         description="[[evaluation.guardrails]] metric, direction, threshold, blocking: absolute bounds on the "

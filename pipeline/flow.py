@@ -32,6 +32,9 @@ class HokusaiEvaluationFlow(FlowSpec):
     )
     project_dir = Parameter("project-dir", default=".", help="Project folder (holds hokusai.toml).")
     config_file = Parameter("config-file", default="", help="Config file instead of <project>/hokusai.toml.")
+    exclude = Parameter(
+        "exclude", default="", help="Contributors to leave out, comma-separated WALLET or FILE (named in the evidence).",
+    )
 
     def __getattr__(self, name):
         value = super().__getattr__(name)  # an artifact of the parent task, loaded on first use
@@ -102,15 +105,18 @@ class HokusaiEvaluationFlow(FlowSpec):
     def integrate_contributed_data(self):
         """Validate contributed tables; drop invalid, duplicate and benchmark rows; hash; join."""
         from pipeline.data.contributions import integrate_contributed_data
+        from pipeline.data.exclusion import exclude
+        from pipeline.data.inputs import split_contribs
         from pipeline.runs import artifacts as a
 
         settings = a.settings(self.settings)
         integration, self.benchmark_data = integrate_contributed_data(
             a.inputs(self.inputs), a.schema(self.schema), self.classes, self.base_data, settings.data
         )
+        self.data_manifest = integration.manifest()  # every file, the excluded ones too
+        integration, excluded = exclude(integration, split_contribs(self.exclude))
         self.training_data = integration.training_data
-        self.contributions = a.plain(integration.contributions)
-        self.data_manifest = integration.manifest()
+        self.contributions, self.excluded = a.plain(integration.contributions), a.plain(excluded)
         self.next(self.train_new_model)
 
     @resources(cpu=2, memory=8192)  # requests on Kubernetes/Batch (--with); no effect on a laptop
@@ -128,7 +134,9 @@ class HokusaiEvaluationFlow(FlowSpec):
         from pipeline.modelling.training import predict, train_candidate
         from pipeline.runs import artifacts as a
         from pipeline.runs.provenance import environment
-        from pipeline.scoring.delta import attribute_by_retraining
+        from pipeline.scoring.fanout import batches, fan_out
+        from pipeline.scoring.delta import attribute_by_retraining, attribution_plan
+        from pipeline.scoring.harm import predictions_without
 
         schema, settings = a.schema(self.schema), a.settings(self.settings)
         baseline, self.baseline_model_bytes, baseline_info = baseline_for_training(
@@ -149,11 +157,63 @@ class HokusaiEvaluationFlow(FlowSpec):
         # what monitor_and_log needs to log both models without loading them
         self.model_types = {"baseline.skops": stored_types(self.baseline_model_bytes),
                             "candidate.skops": stored_types(self.candidate_model_bytes)}
-        self.attribution_values = a.plain(attribute_by_retraining(
-            settings, baseline, self.predictions, self.training_data, self.benchmark_data, schema,
-            a.contributions(self.contributions), str(Path(self.project_dir).resolve()),
-        ))
+        contributions = a.contributions(self.contributions)
+        plan = attribution_plan(settings, contributions)
+        self.attribution_plan = a.plain(plan)
+        self.attribution_values = self.predictions_without_harmful = None
+        if plan is not None and not fan_out(settings.evaluation.attribution_fan_out, plan):
+            attribution = attribute_by_retraining(settings, baseline, self.predictions, self.training_data,
+                                                  self.benchmark_data, schema, contributions, str(Path(self.project_dir).resolve()))
+            self.attribution_values = a.plain(attribution)
+            self.predictions_without_harmful = predictions_without(
+                attribution, contributions, baseline, self.training_data, self.benchmark_data, schema)
         self.environment = environment()  # beside the evidence: what these fits ran on (BLAS loaded now)
+        # one branch that does nothing when attribution ran here; else batches of coalitions
+        self.coalition_batches = batches(plan) if self.attribution_values is None and plan is not None else [None]
+        self.next(self.retrain_coalitions, foreach="coalition_batches")
+
+    @resources(cpu=2, memory=8192)
+    @step
+    def retrain_coalitions(self):
+        """Fan-out of a large attribution: this branch's coalitions retrained and scored
+        (`--max-workers` branches at once here, a cluster with `--with kubernetes`)."""
+        self.coalition_values = []
+        if self.input is not None:
+            from pathlib import Path
+
+            from pipeline.runs import artifacts as a
+            from pipeline.scoring.attribution import run_batch
+            from pipeline.scoring.delta import attribution_game
+            from pipeline.modelling.models import load_model
+
+            settings = a.settings(self.settings)
+            plan = a.plan(self.attribution_plan)
+            _, value = attribution_game(
+                settings, load_model(self.baseline_model_bytes, "baseline.skops"), self.predictions, self.training_data,
+                self.benchmark_data, a.schema(self.schema), a.contributions(self.contributions),
+                str(Path(self.project_dir).resolve()))
+            self.coalition_values = [(sorted(c), v) for c, v in run_batch(plan, self.input, value).items()]
+        self.next(self.join_attribution)
+
+    @step
+    def join_attribution(self, inputs):
+        """Replay the attribution's plan over the values the branches computed (identical to
+        the in-process result), then the harm advice's retraining."""
+        from pipeline.attest.cost import join_task_cpu
+
+        self.merge_artifacts(inputs, exclude=["coalition_values", "task_cpu_seconds"])
+        self.task_cpu_seconds = join_task_cpu([i.task_cpu_seconds for i in inputs], "retrain_coalitions")
+        if self.attribution_values is None and self.attribution_plan is not None:
+            from pathlib import Path
+
+            from pipeline.runs import artifacts as a
+            from pipeline.scoring.fanout import from_branches
+
+            attribution, self.predictions_without_harmful = from_branches(
+                a.settings(self.settings), a.plan(self.attribution_plan), [i.coalition_values for i in inputs],
+                self.predictions, a.contributions(self.contributions), self.baseline_model_bytes, self.training_data,
+                self.benchmark_data, a.schema(self.schema), str(Path(self.project_dir).resolve()))
+            self.attribution_values = a.plain(attribution)
         self.next(self.evaluate_on_benchmark)
 
     @step
@@ -180,13 +240,25 @@ class HokusaiEvaluationFlow(FlowSpec):
 
         from pipeline.runs import artifacts as a
         from pipeline.runs.card import fill_card
+        from pipeline.data.inputs import split_contribs
         from pipeline.scoring.delta import compare_and_output_delta
+        from pipeline.scoring.harm import advise, exclude_command, with_advice
 
+        settings, project = a.settings(self.settings), Path(self.project_dir).resolve()
+        contributions, attribution = a.contributions(self.contributions), a.attribution(self.attribution_values)
         delta = compare_and_output_delta(
-            a.settings(self.settings), self.baseline_metrics, self.candidate_metrics, self.predictions,
-            self.benchmark_info["rows"], a.contributions(self.contributions), a.attribution(self.attribution_values),
-            str(Path(self.project_dir).resolve()),
+            settings, self.baseline_metrics, self.candidate_metrics, self.predictions, self.benchmark_info["rows"],
+            contributions, attribution, str(project),
         )
+        advice = advise(
+            settings, self.baseline_metrics, self.predictions, self.predictions_without_harmful,
+            self.benchmark_info["rows"], contributions, attribution, delta.passed,
+            lambda refs: exclude_command(refs, contrib_files=self.contrib_files, project_dir=project,
+                                         config_file=self.config_file, dry_run=self.dry_run,
+                                         excluded=split_contribs(self.exclude)),
+            str(project),
+        )
+        delta = with_advice(delta, advice, a.excluded(self.excluded))
         self.delta = a.plain(delta)
         self.attribution = {"method": delta.weight_method, "retrainings": delta.retrainings,
                             "values_bps": {c.wallet: c.value_bps for c in delta.contributors}}

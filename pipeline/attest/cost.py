@@ -44,6 +44,12 @@ def record_task_cpu(recorded: Mapping[str, float] | None, step: str) -> dict[str
     return {**(recorded or {}), step: round(task_cpu_seconds(), 3)}
 
 
+def join_task_cpu(branches: list[Mapping[str, float]], foreach_step: str) -> dict[str, float]:
+    """A join's record: the steps before the foreach as any branch has them, and the
+    foreach step's CPU summed over its branches (every branch is paid for)."""
+    return {**branches[0], foreach_step: round(sum(b.get(foreach_step, 0.0) for b in branches), 3)}
+
+
 def seconds_text(seconds: float) -> str:
     """CPU seconds as an exact 3-decimal string: the number the cost is computed from."""
     return str(Decimal(repr(float(seconds))).quantize(Decimal("0.001"), ROUND_HALF_EVEN))

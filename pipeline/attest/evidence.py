@@ -57,9 +57,13 @@ def build_evidence(
             for c in contributions
         ],
         "contributors": [
-            {"wallet": c.wallet, "rows": c.rows, "valueBps": c.value_bps, "weightBps": c.weight_bps}
+            {"wallet": c.wallet, "rows": c.rows, "valueBps": c.value_bps, "weightBps": c.weight_bps,
+             **({"looBps": c.loo_bps} if c.loo_bps is not None else {}),
+             **({"seBps": c.se_bps} if c.se_bps is not None else {})}
             for c in delta.contributors
         ],
+        **({"excluded": [{"wallet": e["wallet"], "fileSha256": e["file_sha256"], "rowsKept": e["rows_kept"],
+                          "reason": e["reason"]} for e in delta.excluded]} if delta.excluded else {}),
         "metrics": {
             "primary": delta.primary_metric,
             "family": metric_family,
@@ -78,6 +82,7 @@ def build_evidence(
             },
             "weightMethod": delta.weight_method,
             "retrainings": delta.retrainings,
+            **({"permutations": delta.permutations, "stoppedBy": delta.stopped_by} if delta.permutations else {}),
             **({"test": {"method": delta.test["method"], "family": delta.test["family"],
                          "pValue": delta.test["p_value"]}} if getattr(delta, "test", None) else {}),
         },

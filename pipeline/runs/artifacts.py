@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pipeline.data.contributions import Contribution, Inputs
     from pipeline.data.tables import Schema
     from pipeline.modelling.baseline import ModelInfo
-    from pipeline.scoring.attribution import Attribution
+    from pipeline.scoring.attribution import Attribution, Plan
     from pipeline.scoring.delta import Delta
     from pipeline.scoring.evaluation import BenchmarkInfo
 
@@ -35,6 +35,8 @@ def plain(obj: Any) -> Any:
         return tuple(plain(x) for x in obj)
     if isinstance(obj, dict):
         return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, frozenset):  # a coalition of group indexes
+        return sorted(obj)
     if isinstance(obj, Fraction):  # exact, as text: "275/2"
         return str(obj)
     return obj
@@ -104,7 +106,22 @@ def attribution(data: dict[str, Any] | None) -> Attribution | None:
 
     if data is None:
         return None
-    return Attribution(**{**data, "values": {w: Fraction(v) for w, v in data["values"].items()}})
+    return Attribution(**{**data, "values": {w: Fraction(v) for w, v in data["values"].items()},
+                          "leave_one_out": {w: Fraction(v) for w, v in data.get("leave_one_out", {}).items()}})
+
+
+def excluded(data: list[dict[str, Any]]) -> list[Any]:
+    from pipeline.data.exclusion import Excluded
+
+    return [Excluded(**e) for e in data]
+
+
+def plan(data: dict[str, Any] | None) -> Plan | None:
+    from pipeline.scoring.attribution import Plan
+
+    if data is None:
+        return None
+    return Plan(**{**data, "coalitions": tuple(frozenset(c) for c in data["coalitions"])})
 
 
 #: Artifact name -> how to rebuild its typed object (the others are used as they are).
@@ -118,6 +135,7 @@ REBUILD = {
     "benchmark_info": benchmark_info,
     "delta": delta,
     "attribution_values": attribution,
+    "attribution_plan": plan,
 }
 
 

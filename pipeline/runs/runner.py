@@ -17,7 +17,7 @@ FLOW_FILE = Path(__file__).resolve().parents[1] / "flow.py"
 FLOW_NAME = "HokusaiEvaluationFlow"
 STEPS = (
     "start", "load_baseline_model", "integrate_contributed_data", "train_new_model",
-    "evaluate_on_benchmark", "compare_and_output_delta", "generate_attestation_output",
+    "retrain_coalitions", "join_attribution", "evaluate_on_benchmark", "compare_and_output_delta", "generate_attestation_output",
     "monitor_and_log", "end",
 )
 DEFAULT_USER = "hokusai"

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from numbers import Rational
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pipeline.data.contributions import ORIGIN, Contribution
@@ -16,7 +17,7 @@ from pipeline.config import LOWER_IS_BETTER
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pipeline.scoring.attribution import Attribution
+    from pipeline.scoring.attribution import Attribution, Plan
     from pipeline.scoring.bootstrap import BootstrapCI
     from pipeline.config import Settings
     from pipeline.data.tables import Schema
@@ -72,7 +73,9 @@ class Contributor:
     wallet: str | None
     rows: int
     weight_bps: int
-    value_bps: str | None = None  # attributed gain of the primary metric, exact to 0.01 bps
+    value_bps: str | None = None  # attributed gain of the primary metric (Shapley), to 0.01 bps
+    loo_bps: str | None = None  # leave-one-out: v(all) - v(all without this contributor), bps
+    se_bps: str | None = None  # standard error of value_bps when it was sampled (Monte-Carlo)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ class Delta:
     retrainings: int = 0
     clipped_at_zero: list[str] = field(default_factory=list)  # r2 below 0 scored as 0 bps
     test: dict[str, str] | None = None  # the family's classical test (`scoring.significance`): method, family, p_value
+    permutations: int = 0  # Monte-Carlo attribution: permutations sampled
+    stopped_by: str = ""  # Monte-Carlo attribution: "standard_error" | "budget"
+    advice: dict[str, Any] | None = None  # `scoring.harm.Advice`: who hurt and what the rest gives
+    excluded: list[dict[str, Any]] = field(default_factory=list)  # `data.exclusion.Excluded`, by --exclude
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,15 +164,17 @@ def attributed_weights(
         return [Contributor(w, r, 0) for w, r in rows.items()], f"row_share+{NONE_IMPROVED}", [note]
     values = [attribution.values[w] for w in rows]
     texts = [fraction_text(v) for v in values]
+    loo = [fraction_text(attribution.leave_one_out[w]) if w in attribution.leave_one_out else None for w in rows]
+    se = [f"{attribution.standard_errors[w]:.2f}" if w in attribution.standard_errors else None for w in rows]
     shares = [max(v, Fraction(0)) for v in values]
     if sum(shares) == 0:
         note = (f"No contributor improved {metric} (every attributed value is 0 bps or less): nobody is paid "
                 "(every weight is 0) and the run cannot be attested.")
-        return ([Contributor(w, r, 0, t) for (w, r), t in zip(rows.items(), texts)],
+        return ([Contributor(w, r, 0, t, lo, e) for (w, r), t, lo, e in zip(rows.items(), texts, loo, se)],
                 f"{attribution.method}+{NONE_IMPROVED}", [note])
     weights = largest_remainder(shares)
-    return ([Contributor(w, r, weight, t) for (w, r), weight, t in zip(rows.items(), weights, texts)],
-            attribution.method, [])
+    return ([Contributor(w, r, weight, t, lo, e)
+             for (w, r), weight, t, lo, e in zip(rows.items(), weights, texts, loo, se)], attribution.method, [])
 
 
 def compare(
@@ -236,6 +245,8 @@ def compare(
         ci=ci,
         retrainings=attribution.retrainings if attribution is not None else 0,
         clipped_at_zero=clipped,
+        permutations=attribution.permutations if attribution is not None else 0,
+        stopped_by=attribution.stopped_by if attribution is not None else "",
     )
 
 
@@ -289,22 +300,19 @@ def primary_custom_metric(settings: Settings, project_dir: str | None) -> Any:
     return load_metric(custom.function, project_dir) if custom else None
 
 
-def attribute_by_retraining(
+def attribution_game(
     settings: Settings, baseline_model: Any, predictions: dict[str, Any], training_data: pd.DataFrame,
     benchmark_data: pd.DataFrame, schema: Schema, contributions: list[Contribution], project_dir: str | None = None,
-) -> Attribution | None:
-    """Step `train_new_model`, second half: the attribution, where scikit-learn and the
-    baseline are already loaded. v(S) retrains the baseline's estimator on base + the rows
-    of S and scores the primary metric on the benchmark; v(empty) and v(all) come from the
-    baseline's and candidate's `predictions` (with "y_true" and "classes"). None when the
-    configured method is row share (nothing to retrain)."""
+) -> tuple[list[str | None], Callable[[frozenset], int]]:
+    """The attribution's game, where scikit-learn and the baseline are loaded: the groups
+    (wallets, first appearance order) and v(S) over sets of group indexes, which retrains the
+    baseline's estimator on base + the rows of S and scores the primary metric on the
+    benchmark; v(empty) and v(all) come from the baseline's and candidate's `predictions`
+    (with "y_true" and "classes")."""
     from pipeline.modelling.training import fit_clone, predict
-    from pipeline.scoring.attribution import attribute
     from pipeline.scoring.evaluation import score
 
     ev, metric = settings.evaluation, settings.model.primary_metric
-    if ev.attribution == "row_share":
-        return None
     custom_fn = primary_custom_metric(settings, project_dir)
     y, classes = predictions["y_true"], predictions["classes"]
 
@@ -313,19 +321,46 @@ def attribute_by_retraining(
             return to_bps(custom_fn(y, p["y_pred"], p["proba"]))
         return metric_bps(metric, score(y, p["y_pred"], p["proba"], classes, ev.average)[metric])
 
-    groups = wallet_groups(contributions)
-    everyone = frozenset(groups)
+    by_wallet = wallet_groups(contributions)
+    groups = list(by_wallet)
+    everyone = frozenset(range(len(groups)))
 
     def value(subset: frozenset) -> int:
         if not subset:
             return bps(predictions["baseline"])
         if subset == everyone:
             return bps(predictions["candidate"])
-        keep = {-1, *(i for wallet in subset for i in groups[wallet])}
+        keep = {-1, *(i for g in subset for i in by_wallet[groups[g]])}
         model = fit_clone(baseline_model, training_data[training_data[ORIGIN].isin(keep)], schema)
         return bps(predict(model, benchmark_data, schema))
 
-    return attribute(list(groups), value, method=ev.attribution, budget=ev.attribution_budget, seed=ev.seed)
+    return groups, value
+
+
+def attribution_plan(settings: Settings, contributions: list[Contribution]) -> Plan | None:
+    """The configured attribution's plan; None under row share (nothing to retrain)."""
+    from pipeline.scoring.attribution import make_plan
+
+    ev = settings.evaluation
+    if ev.attribution == "row_share":
+        return None
+    return make_plan(len(wallet_groups(contributions)), ev.attribution, exact_max=ev.attribution_exact_max,
+                     budget=ev.attribution_budget, target_se_bps=ev.attribution_target_se_bps, seed=ev.seed)
+
+
+def attribute_by_retraining(
+    settings: Settings, baseline_model: Any, predictions: dict[str, Any], training_data: pd.DataFrame,
+    benchmark_data: pd.DataFrame, schema: Schema, contributions: list[Contribution], project_dir: str | None = None,
+) -> Attribution | None:
+    """The whole attribution in this process (`attribution_game` + `attribution_plan`)."""
+    from pipeline.scoring.attribution import attribute_plan
+
+    plan = attribution_plan(settings, contributions)
+    if plan is None:
+        return None
+    groups, value = attribution_game(settings, baseline_model, predictions, training_data, benchmark_data, schema,
+                                     contributions, project_dir)
+    return attribute_plan(plan, groups, value)
 
 
 def compare_and_output_delta(

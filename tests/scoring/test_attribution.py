@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.scoring.attribution import attribute, exact_shapley, leave_one_out, monte_carlo_shapley
+from pipeline.scoring.attribution import attribute
 from pipeline.config import Settings
 from pipeline.data.contributions import ORIGIN, Contribution
 from pipeline.scoring.delta import compare_and_attribute
@@ -29,28 +29,103 @@ def glove_game(s: frozenset) -> int:
     return (600 if {"A", "B"} <= s else 0) + (300 if "C" in s else 0)
 
 
-def test_exact_shapley_known_answer():
-    values = exact_shapley(["A", "B", "C"], glove_game)
-    assert values == {"A": Fraction(300), "B": Fraction(300), "C": Fraction(300)}
-    assert leave_one_out(["A", "B", "C"], glove_game) == {"A": 600, "B": 600, "C": 300}
+def additive_game(s: frozenset) -> int:
+    return sum({"A": 100, "B": -40, "C": 7}[g] for g in s)
 
 
-def test_monte_carlo_is_seeded_and_efficient():
-    groups = ["A", "B", "C"]
-    first = monte_carlo_shapley(groups, glove_game, permutations=200, seed=7)
-    assert first == monte_carlo_shapley(groups, glove_game, permutations=200, seed=7)
-    assert sum(first.values()) == 900  # every permutation's marginals add up to v(all)
-    assert first["C"] == 300 and abs(first["A"] - 300) < 60
+def majority_game(s: frozenset) -> int:
+    """Any two of three players win 900."""
+    return 900 if len(s) >= 2 else 0
 
 
-def test_auto_picks_method_by_budget():
+def null_and_symmetric_game(s: frozenset) -> int:
+    """N changes nothing; P and Q are interchangeable (worth 500 each, 1200 together)."""
+    pair = len(s & {"P", "Q"})
+    return {0: 0, 1: 500, 2: 1200}[pair] + (50 if "R" in s else 0)
+
+
+@pytest.mark.parametrize(("game", "groups", "expected"), [
+    (additive_game, ["A", "B", "C"], {"A": 100, "B": -40, "C": 7}),
+    (glove_game, ["A", "B", "C"], {"A": 300, "B": 300, "C": 300}),
+    (majority_game, ["A", "B", "C"], {"A": 300, "B": 300, "C": 300}),
+    (null_and_symmetric_game, ["N", "P", "Q", "R"], {"N": 0, "P": 600, "Q": 600, "R": 50}),
+])
+def test_exact_shapley_known_answers(game, groups, expected):
+    result = attribute(groups, game, method="auto", budget=64, seed=1)
+    assert result.method == "exact_shapley"
+    assert result.values == {g: Fraction(v) for g, v in expected.items()}
+    assert sum(result.values.values()) == game(frozenset(groups)) - game(frozenset())  # efficiency
+    assert result.retrainings == 2 ** len(groups) - 2 and result.standard_errors == {}
+
+
+def test_leave_one_out_reported_beside_shapley():
+    result = attribute(["A", "B", "C"], glove_game, method="auto", budget=64, seed=1)
+    assert result.leave_one_out == {"A": 600, "B": 600, "C": 300}
+    loo = attribute(["A", "B", "C"], glove_game, method="leave_one_out", budget=64, seed=1)
+    assert (loo.values, loo.retrainings) == ({"A": 600, "B": 600, "C": 300}, 3)
+
+
+def twelve_player_game(s: frozenset) -> int:
+    """Additive values with an interaction: players 0 and 1 are each worth 80 alone, 200 together."""
+    worth = [0, 0, 30, 30, 25, 20, 15, 10, 5, 0, -20, -60]
+    return sum(worth[g] for g in s) + (200 if {0, 1} <= s else 80 if s & {0, 1} else 0)
+
+
+def exact_twelve() -> dict[int, Fraction]:
+    from pipeline.scoring.attribution import exact_shapley
+
+    return exact_shapley(list(range(12)), twelve_player_game)
+
+
+def test_sampling_is_seeded_efficient_and_within_its_standard_error():
+    groups = list(range(12))
+    first = attribute(groups, twelve_player_game, method="auto", budget=5000, seed=7, target_se_bps=2.0)
+    assert first.method == "monte_carlo_shapley"
+    assert first == attribute(groups, twelve_player_game, method="auto", budget=5000, seed=7, target_se_bps=2.0)
+    assert sum(first.values.values()) == twelve_player_game(frozenset(groups))  # every permutation adds up
+    assert first.stopped_by == "standard_error" and max(first.standard_errors.values()) <= 2.0
+    exact = exact_twelve()
+    for g in groups:  # within 4 standard errors of the exact value (0 for the purely additive players)
+        assert abs(float(first.values[g] - exact[g])) <= 4 * first.standard_errors[g] + 1e-9, g
+    assert first.harmful() == [10, 11]
+    assert first.leave_one_out[11] == -60
+
+
+def test_sampling_stops_at_the_budget():
+    result = attribute(list(range(12)), twelve_player_game, method="auto", budget=60, seed=7, target_se_bps=0.01)
+    assert result.stopped_by == "budget"
+    assert result.permutations == 10  # two blocks of 5: the budget is checked after each block
+    assert max(result.standard_errors.values()) > 0.01
+
+
+def test_fan_out_batches_replay_to_the_same_attribution():
+    """Branches compute coalition values; the join replays the plan over them: identical."""
+    from pipeline.scoring.attribution import attribute_plan, make_plan, run_batch
+
+    groups = list(range(12))
+    plan = make_plan(12, "auto", exact_max=6, budget=3000, target_se_bps=3.0, seed=11)
+    value = lambda s: twelve_player_game(frozenset(s))  # noqa: E731
+    merged: dict = {}
+    batches = plan.batches(3)
+    assert len(batches) == 3 and sum(len(b["blocks"]) for b in batches) == plan.blocks
+    for batch in batches:
+        merged.update(run_batch(plan, batch, value))
+    replayed = attribute_plan(plan, groups, merged.__getitem__)
+    assert replayed == attribute_plan(plan, groups, value)
+    exact_plan = make_plan(4, "auto", exact_max=6, budget=64, target_se_bps=3.0, seed=11)
+    merged = {frozenset(): 0, frozenset(range(4)): value(range(4))}  # v(empty), v(all): the two models' scores
+    for batch in exact_plan.batches(2):
+        merged.update(run_batch(exact_plan, batch, value))
+    assert len(merged) == 16 and attribute_plan(exact_plan, [0, 1, 2, 3], merged.__getitem__).values == \
+        attribute_plan(exact_plan, [0, 1, 2, 3], value).values
+
+
+def test_auto_picks_method_by_number_of_groups():
     groups = ["A", "B", "C"]
     assert attribute(groups, glove_game, method="auto", budget=6, seed=1).method == "exact_shapley"
-    sampled = attribute(groups, glove_game, method="auto", budget=5, seed=1)
-    assert (sampled.method, sampled.permutations) == ("monte_carlo_shapley", 2)
+    sampled = attribute(groups, glove_game, method="auto", budget=5, seed=1, exact_max=2)
+    assert (sampled.method, sampled.permutations, sampled.stopped_by) == ("monte_carlo_shapley", 5, "budget")
     assert attribute(["A"], glove_game, method="auto", budget=1, seed=1).method == "single"
-    exact = attribute(groups, glove_game, method="exact_shapley", budget=1, seed=1)
-    assert exact.retrainings == 6  # 2^3 subsets less the empty and full ones
 
 
 # --- on the bundled breast-cancer data -------------------------------------------------
@@ -132,7 +207,7 @@ def test_leave_one_out_and_three_groups():
     delta = assess(parts, [ALICE, BOB, CAROL], attribution="leave_one_out")
     assert delta.weight_method == "leave_one_out" and delta.retrainings == 3
     assert sum(c.weight_bps for c in delta.contributors) == 10000
-    sampled = assess(parts, [ALICE, BOB, CAROL], attribution_budget=4)
+    sampled = assess(parts, [ALICE, BOB, CAROL], attribution_budget=4, attribution_exact_max=2)
     assert sampled.weight_method == "monte_carlo_shapley"
     assert sum(c.weight_bps for c in sampled.contributors) == 10000
 

@@ -198,7 +198,8 @@ def test_delta_to_dict() -> None:
     as_dict = compare(BASELINE, CANDIDATE, "accuracy", 1, 1, 10, [contribution(ALICE, 2)]).to_dict()
 
     assert as_dict["deltaone_bps"] == 100
-    assert as_dict["contributors"] == [{"wallet": ALICE, "rows": 2, "weight_bps": 10000, "value_bps": None}]
+    assert as_dict["contributors"] == [{"wallet": ALICE, "rows": 2, "weight_bps": 10000, "value_bps": None,
+                                        "loo_bps": None, "se_bps": None}]
     assert as_dict["gate"][0] == {
         "name": "delta_bps", "value": 100, "threshold": 1, "passed": True,
         "rule": "delta_bps >= min_improvement_bps", "blocking": True,
