@@ -34,6 +34,18 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show each ste
 FailOnGateOpt = Annotated[
     bool, typer.Option("--fail-on-gate", help="Exit 1 when the run completes but the DeltaOne gate failed (for CI jobs).")
 ]
+ExcludeOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--exclude", "-x", metavar="WALLET|FILE",
+                 help="Leave a contributor out of the evaluation: a WALLET, or a --contrib FILE. Repeat for more. "
+                      "The evidence names each one with the reason; a run's harm advice prints the command."),
+]
+MaxWorkersOpt = Annotated[
+    Optional[int],
+    typer.Option("--max-workers", min=1, max=256,
+                 help="Most Metaflow tasks at once (Metaflow's own default: 16); attribution fan-out branches run "
+                      "this many in parallel."),
+]
 WithOpt = Annotated[
     Optional[list[str]],
     typer.Option("--with", metavar="DECORATOR",

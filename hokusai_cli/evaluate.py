@@ -11,7 +11,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from hokusai_cli.common import (
-    ConfigOpt, ContribOpt, FailOnGateOpt, JsonOpt, ProjectOpt, VerboseOpt, WithOpt, handled, state,
+    ConfigOpt, ContribOpt, ExcludeOpt, FailOnGateOpt, JsonOpt, MaxWorkersOpt, ProjectOpt, VerboseOpt, WithOpt, handled,
+    state,
 )
 
 
@@ -54,7 +55,8 @@ def finish(result: dict[str, Any], out: Any, as_json: bool, fail_on_gate: bool) 
 
 
 def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: bool, as_json: bool, verbose: bool,
-              fail_on_gate: bool = False, decospecs: list[str] | None = None) -> None:
+              fail_on_gate: bool = False, decospecs: list[str] | None = None, exclude: list[str] | None = None,
+              max_workers: int | None = None) -> None:
     from hokusai_cli import render
     from pipeline.runs.runner import STEPS, launch, parse_line, summary
     from pipeline.validation import check_run
@@ -64,7 +66,7 @@ def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: b
     with handled():
         # bad config, params, columns or paths: fail before any run exists; the flow gets the
         # files as found here (relative to the project when inside it, else absolute)
-        contrib = check_run(project, contrib, dry_run, config)
+        contrib = check_run(project, contrib, dry_run, config, exclude or [])
         progress = render.StepProgress(STEPS, out)
         with interruptible(progress, project), progress:
 
@@ -76,7 +78,8 @@ def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: b
                     progress.live.console.print(line.rstrip(), markup=False, highlight=False)
 
             run = launch(project, contrib, dry_run=dry_run, config_file=config,
-                         log_json=state["log_json"], on_line=on_line, decospecs=decospecs or [])
+                         log_json=state["log_json"], on_line=on_line, decospecs=decospecs or [],
+                         exclude=exclude or [], max_workers=max_workers)
         result = summary(run)
     finish(result, out, as_json, fail_on_gate)
 
@@ -89,6 +92,8 @@ def run(
     verbose: VerboseOpt = False,
     fail_on_gate: FailOnGateOpt = False,
     with_: WithOpt = None,
+    exclude: ExcludeOpt = None,
+    max_workers: MaxWorkersOpt = None,
 ) -> None:
     """Evaluate contributed data for real: baseline vs candidate on the benchmark, DeltaOne, evidence.
 
@@ -98,7 +103,7 @@ def run(
     Example: hokusai run --contrib data/new_rows.csv:0x70997970C51812dc3A010C7d01b50e0d17dc79C8
     """
     _evaluate(contrib or [], project, config, dry_run=False, as_json=as_json, verbose=verbose, fail_on_gate=fail_on_gate,
-              decospecs=with_)
+              decospecs=with_, exclude=exclude, max_workers=max_workers)
 
 
 def dry_run(
@@ -108,6 +113,8 @@ def dry_run(
     verbose: VerboseOpt = False,
     fail_on_gate: FailOnGateOpt = False,
     with_: WithOpt = None,
+    exclude: ExcludeOpt = None,
+    max_workers: MaxWorkersOpt = None,
 ) -> None:
     """Run the whole flow on the bundled demo (or this project's schema) without touching the real experiment.
 
@@ -118,4 +125,4 @@ def dry_run(
     Example: hokusai dry-run --contrib my_rows.csv
     """
     _evaluate(contrib or [], project, None, dry_run=True, as_json=as_json, verbose=verbose, fail_on_gate=fail_on_gate,
-              decospecs=with_)
+              decospecs=with_, exclude=exclude, max_workers=max_workers)

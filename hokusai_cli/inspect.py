@@ -133,6 +133,7 @@ def render_inspect(report: dict[str, Any]) -> Any:
         table.add_column("data sha256", no_wrap=True)
         if with_value:
             table.add_column("value", justify="right")
+            table.add_column("leave-one-out", justify="right")
         table.add_column("weight", justify="right")
         for c in report["contributors"]:
             for i, f in enumerate(c["files"]):
@@ -140,7 +141,8 @@ def render_inspect(report: dict[str, Any]) -> Any:
                 cells = [(c["wallet"] or "(no wallet)") if first else "", f["file"],
                          f"{f['rows_kept']}/{f['rows_in']}", short_hash(f["content_sha256"])]
                 if with_value:
-                    cells.append(f"{c['value_bps']} bps" if first and c.get("value_bps") is not None else "")
+                    cells.append(render.value_cell(c) if first else "")
+                    cells.append(f"{c['loo_bps']} bps" if first and c.get("loo_bps") is not None else "")
                 cells.append(f"{c['weight_bps']} bps" if first and c["weight_bps"] is not None else "")
                 table.add_row(*cells)
         parts.append(table)

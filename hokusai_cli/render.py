@@ -107,11 +107,11 @@ def result(summary: dict[str, Any]) -> Group:
         lines.append(Text(f"  {test['method']} ({test['family']}, reported, not gating): one-sided p = {test['p_value']}"))
     if summary["contributors"]:
         people = Table(title=f"Contributors ({summary['weight_method']})", title_justify="left", header_style="bold")
-        for name in ("wallet", "rows", "value", "weight"):
+        for name in ("wallet", "rows", "value", "leave-one-out", "weight"):
             people.add_column(name, justify="left" if name == "wallet" else "right")
         for c in summary["contributors"]:
-            value = f"{c['value_bps']} bps" if c.get("value_bps") is not None else ""
-            people.add_row(c["wallet"] or "(no wallet)", str(c["rows"]), value, f"{c['weight_bps']} bps")
+            loo = f"{c['loo_bps']} bps" if c.get("loo_bps") is not None else ""
+            people.add_row(c["wallet"] or "(no wallet)", str(c["rows"]), value_cell(c), loo, f"{c['weight_bps']} bps")
         lines.append(people)
     for note in summary["notes"]:
         lines.append(Text(f"Note: {note}", style="yellow"))
@@ -119,6 +119,14 @@ def result(summary: dict[str, Any]) -> Group:
     lines.append(Text.assemble("Run: ", (summary["pathspec"], "bold"), " (dry-run)" if summary["dry_run"] else ""))
     lines.append(Text(tracking_line(summary["mlflow"], summary["run_id"])))
     return Group(*lines)
+
+
+def value_cell(contributor: dict[str, Any]) -> str:
+    """A contributor's attributed value: '275.00 bps', '-31.20 ± 4.05 bps' when sampled, or ''."""
+    if contributor.get("value_bps") is None:
+        return ""
+    se = f" ± {contributor['se_bps']}" if contributor.get("se_bps") is not None else ""
+    return f"{contributor['value_bps']}{se} bps"
 
 
 def tracking_line(mlflow: dict[str, Any], run_id: str) -> str:

@@ -376,11 +376,21 @@ def mlflow_uri(settings: Settings, project_dir: Path) -> str:
     return f"sqlite:///{(project_dir / STATE_DIR / 'mlflow.db').resolve()}"
 
 
+#: Settings of how a run executes, not of what it finds: left out of the config hash (a fanned-out
+#: attribution gives exactly the in-process result, so the same evaluation keeps one evidence hash).
+EXECUTION_ONLY = {"evaluation": {"attribution_fan_out"}}
+
+
+def evaluation_settings(settings: Settings) -> dict[str, Any]:
+    """The settings that shape the evaluation ([model], [evaluation], [attestation]) as JSON data."""
+    return settings.model_dump(mode="json", include={"model", "evaluation", "attestation"}, exclude=EXECUTION_ONLY)
+
+
 def config_hash(settings: Settings) -> str:
-    """sha256 of the settings that shape the evaluation (tracking and storage excluded)."""
+    """sha256 of the settings that shape the evaluation (tracking, storage and execution excluded)."""
     import hashlib
 
     import rfc8785
 
-    relevant = settings.model_dump(mode="json", include={"model", "evaluation", "attestation"})
+    relevant = evaluation_settings(settings)
     return "0x" + hashlib.sha256(rfc8785.dumps(relevant)).hexdigest()

@@ -48,7 +48,8 @@ def check_params(settings: Settings) -> None:
         raise
 
 
-def check_run(project_dir: Path, contrib: list[str], dry_run: bool, config_file: Path | None = None) -> list[str]:
+def check_run(project_dir: Path, contrib: list[str], dry_run: bool, config_file: Path | None = None,
+              exclude: list[str] = ()) -> list[str]:
     """The CLI's check before launching a run, so bad input fails before any run exists: what
     the flow's `start` checks (`prepare_run`: settings, wallets, the base header against the
     features and target, every contributed file), then the estimator's params (`check_params`,
@@ -59,7 +60,10 @@ def check_run(project_dir: Path, contrib: list[str], dry_run: bool, config_file:
 
     from pipeline.scoring.evaluation import custom_metrics
 
+    from pipeline.data.exclusion import check_refs
+
     settings, inputs = prepare_run(project_dir, contrib, dry_run, config_file)
+    check_refs(list(inputs.contributions), list(exclude))
     custom_metrics(settings.evaluation, str(project_dir.resolve()))  # each importable, as the flow will import it
     settings = check_project_files(settings, inputs.base, inputs.benchmark)
     check_params(settings)

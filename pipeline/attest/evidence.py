@@ -120,7 +120,9 @@ def evidence_config_hash(settings: Settings) -> str:
 
     from pipeline.attest.eip712 import canonical_json
 
-    relevant = settings.model_dump(mode="json", include={"model", "evaluation", "attestation"})
+    from pipeline.config import evaluation_settings
+
+    relevant = evaluation_settings(settings)
     return "0x" + hashlib.sha256(canonical_json(_json_safe(relevant))).hexdigest()
 
 

@@ -34,11 +34,38 @@ def unmatched(contributions: list[Contribution], refs: list[str]) -> list[str]:
     return [r for r in refs if not any(matches(c, r) for c in contributions)]
 
 
+def check_refs(loaded: list[Any], refs: list[str]) -> None:
+    """Before a run: every --exclude names a contributed file (as given or by base name) or a
+    wallet credited by a FILE:WALLET tag or a wallet column; else one sentence (exit 2)."""
+    from pipeline.errors import InputError
+
+    def named(ref: str) -> bool:
+        if not ref.lower().startswith("0x"):
+            return any(c.name == ref or c.name.rsplit("/", 1)[-1] == ref.rsplit("/", 1)[-1] for c in loaded)
+        for c in loaded:
+            if c.wallet is not None and c.wallet.lower() == ref.lower():
+                return True
+            if c.wallet_column is not None and (c.frame[c.wallet_column].astype(str).str.lower() == ref.lower()).any():
+                return True
+        return False
+
+    missing = [r for r in refs if not named(r)]
+    if missing:
+        raise InputError(f"--exclude {missing[0]} names no contributed file or wallet of this run; use a --contrib "
+                         "FILE (as given or its name) or a WALLET that one of them credits.")
+
+
 def exclude(integration: Integration, refs: list[str]) -> tuple[Integration, list[Excluded]]:
     """`integration` without the contributions `refs` name: their rows leave the training
     table, the kept contributions are renumbered in order, and each excluded one is recorded."""
     if not refs:
         return integration, []
+    missing = unmatched(integration.contributions, refs)
+    if missing:
+        from pipeline.errors import DataError
+
+        raise DataError(f"--exclude {missing[0]} names no contribution of this run; use a --contrib FILE (as given "
+                        "or its name) or a WALLET that one of them credits.")
     kept: list[Contribution] = []
     excluded: list[Excluded] = []
     renumber: dict[int, int] = {-1: -1}

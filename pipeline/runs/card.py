@@ -60,7 +60,7 @@ def headline(delta: Delta) -> str:
 # --- tables ------------------------------------------------------------------------------
 
 METRIC_HEADERS = ["metric", "baseline", "candidate", "delta (bps, + = better)", "CI (bps)"]
-WEIGHT_HEADERS = ["wallet", "rows", "value (bps)", "weight (bps)"]
+WEIGHT_HEADERS = ["wallet", "rows", "value (bps)", "leave-one-out (bps)", "weight (bps)"]
 
 
 def metric_rows(delta: Delta) -> list[list[str]]:
@@ -75,9 +75,10 @@ def metric_rows(delta: Delta) -> list[list[str]]:
 
 
 def weight_rows(delta: Delta) -> list[list[str]]:
-    """wallet, kept rows, attributed value (bps, exact to 0.01), weight (bps; they sum to 10000)."""
-    return [[c.wallet or "(no wallet)", str(c.rows), c.value_bps or "", str(c.weight_bps)]
-            for c in delta.contributors]
+    """wallet, kept rows, attributed value (bps, exact to 0.01; ± its standard error when
+    sampled), leave-one-out (bps), weight (bps; they sum to 10000)."""
+    return [[c.wallet or "(no wallet)", str(c.rows), (c.value_bps or "") + (f" ± {c.se_bps}" if c.se_bps else ""),
+             c.loo_bps or "", str(c.weight_bps)] for c in delta.contributors]
 
 
 # --- charts ------------------------------------------------------------------------------

@@ -312,6 +312,8 @@ def verdict(delta: Any) -> dict[str, Any] | None:
                  for g in delta.gate],
         "weight_method": delta.weight_method,
         "notes": list(delta.notes),
+        "advice": getattr(delta, "advice", None),  # runs before the advice existed have none
+        "excluded": list(getattr(delta, "excluded", [])),
     }
     ci = _ci(delta)
     if ci is not None:
@@ -331,7 +333,9 @@ def contributor_rows(contributions: list[Any] | None, delta: Any) -> list[dict[s
             credit = credited.get(c.wallet)
             by_wallet[c.wallet] = {"wallet": c.wallet, "rows": 0,
                                    "weight_bps": None if credit is None else credit.weight_bps,
-                                   "value_bps": getattr(credit, "value_bps", None), "files": []}
+                                   "value_bps": getattr(credit, "value_bps", None),
+                                   "loo_bps": getattr(credit, "loo_bps", None), "se_bps": getattr(credit, "se_bps", None),
+                                   "files": []}
         entry = by_wallet[c.wallet]
         entry["rows"] += c.rows_kept
         entry["files"].append({

@@ -144,6 +144,8 @@ def launch(
     log_json: bool = False,
     on_line: Callable[[str], None] = lambda line: None,
     decospecs: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    max_workers: int | None = None,
 ) -> Any:
     """Run the flow with the Runner, feeding each log line to `on_line`; return the
     Client `Run`. A failed run raises: InputError for bad input, FlowFailed otherwise.
@@ -162,6 +164,10 @@ def launch(
         params["config_file"] = str(config_file)
     if decospecs:
         params["decospecs"] = list(decospecs)
+    if exclude:
+        params["exclude"] = ",".join(exclude)
+    if max_workers is not None:
+        params["max_workers"] = max_workers
     try:
         return execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
     finally:
@@ -331,6 +337,8 @@ def summary(run: Any) -> dict[str, Any]:
         "weight_method": delta.weight_method,
         "ci": asdict(delta.ci) if delta.ci is not None else None,
         "test": delta.test,
+        "advice": delta.advice,  # who hurt and what the rest gives (`scoring.harm`), when anyone did
+        "excluded": delta.excluded,
         # the data's notes first (a benchmark whose values repeat...), then the verdict's
         "notes": [*((getattr(data, "data_manifest", None) or {}).get("notes", [])), *delta.notes],
         "attestation_hash": data.attestation["attestationHash"],
