@@ -112,7 +112,7 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
-FORMATS = ("attestation", "mint-request")
+FORMATS = ("attestation", "mint-request", "attribution-report")
 
 RunArg = Annotated[Optional[str], typer.Argument(help="Run id or HokusaiEvaluationFlow/<id>; default: the latest run.")]
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", file_okay=False, help="Project folder holding the runs.")]
@@ -163,33 +163,74 @@ def attest(
     deadline_days: DeadlineDaysOpt = None,
     deadline: DeadlineOpt = None,
     baseline_commitment: CommitmentOpt = None,
-    output_format: Annotated[str, typer.Option("--format", metavar="FORMAT", help="attestation (the hokusai.attestation/v1 document) or mint-request (the relayer's mint_request v1.0 message; needs a signature).")] = "attestation",
+    output_format: Annotated[str, typer.Option("--format", metavar="FORMAT", help="attestation (the hokusai.attestation/v1 document), mint-request (the relayer's mint_request v1.0 message; needs a signature) or attribution-report (Hokusai's attribution_report/v1 of the run: contributors, raw scores, weights; unsigned).")] = "attestation",
     allow_zero_cost: ZeroCostOpt = False,
     force: Annotated[bool, typer.Option("--force", help="Sign even a dry-run, a run whose gate failed, a gain below the network's minImprovementBps or a cost over budget.")] = False,
 ) -> None:
-    """Print the attestation of a successful run as JSON on stdout (EIP-712 MintRequest for DeltaVerifier).
+    """Print the attestation of a successful run as JSON on stdout (EIP-712 MintRequest for DeltaVerifier),
+    or with --format the relayer's mint request or the run's attribution report.
 
     Example: hokusai attest 1795674766048057 --network sepolia --sign-key-env ATTESTER_KEY > attestation.json
+
+    Example: hokusai attest 1795674766048057 --format attribution-report > attribution_report.json
     """
     from hokusai_cli import render
 
     with handled():
         if output_format not in FORMATS:
-            raise InputError(f"--format {output_format!r} is not a format; use attestation or mint-request.")
-        doc = attestation_document(
-            project=project, run=run, from_file=from_file, sign_key_file=sign_key_file, sign_key_env=sign_key_env,
-            attach=attach, network=network, chain_id=chain_id, verifying_contract=verifying_contract,
-            deadline_days=deadline_days, deadline=deadline, baseline_commitment=baseline_commitment,
-            allow_zero_cost=allow_zero_cost, force=force, now=int(time.time()),
-        )
-        if output_format == "mint-request":
-            from pipeline.attest.relayer import mint_request
+            raise InputError(f"--format {output_format!r} is not a format; use attestation, mint-request or "
+                             "attribution-report.")
+        if output_format == "attribution-report":
+            signing = {"--from": from_file, "--sign-key-file": sign_key_file, "--sign-key-env": sign_key_env,
+                       "--attach": attach, "--network": network, "--chain-id": chain_id,
+                       "--verifying-contract": verifying_contract, "--deadline-days": deadline_days,
+                       "--deadline": deadline, "--baseline-commitment": baseline_commitment,
+                       "--allow-zero-cost": allow_zero_cost, "--force": force}
+            given = [name for name, value in signing.items() if value not in (None, False, [])]
+            if given:
+                raise InputError(f"--format attribution-report is read from the run and is not signed; drop "
+                                 f"{', '.join(given)}.")
+            from pipeline.attest.attribution_report import report_json
 
-            typer.echo(json.dumps(mint_request(doc), indent=2))
+            report = attribution_report_of(project, run)
+            typer.echo(report_json(report))
         else:
-            typer.echo(json.dumps(doc, indent=2))
+            doc = attestation_document(
+                project=project, run=run, from_file=from_file, sign_key_file=sign_key_file, sign_key_env=sign_key_env,
+                attach=attach, network=network, chain_id=chain_id, verifying_contract=verifying_contract,
+                deadline_days=deadline_days, deadline=deadline, baseline_commitment=baseline_commitment,
+                allow_zero_cost=allow_zero_cost, force=force, now=int(time.time()),
+            )
+            if output_format == "mint-request":
+                from pipeline.attest.relayer import mint_request
+
+                typer.echo(json.dumps(mint_request(doc), indent=2))
+            else:
+                typer.echo(json.dumps(doc, indent=2))
     out = render.console()
-    out.print(summary(doc), soft_wrap=True, markup=False)
+    if output_format == "attribution-report":
+        out.print(report_summary(report), soft_wrap=True, markup=False)
+    else:
+        out.print(summary(doc), soft_wrap=True, markup=False)
+
+
+def attribution_report_of(project: Path, ref: str | None) -> dict[str, Any]:
+    """The `attribution_report/v1` of a successful run (`pipeline.attest.attribution_report`);
+    a run that has not finished, or failed, gets `finished_run`'s sentence (exit 2)."""
+    from pipeline.attest.attribution_report import report_of_run
+    from pipeline.runs.runner import finished_run
+
+    return report_of_run(finished_run(project.resolve(), ref))
+
+
+def report_summary(report: dict[str, Any]) -> str:
+    """One line for stderr: the run, the contributors, the total weight and the method."""
+    details = report.get("method_details", {})
+    marks = [m for m, on in (("dry-run", details.get("dry_run")), ("gate failed", not details.get("gate_passed")))
+             if on]
+    flags = f" [{', '.join(marks)}]" if marks else ""
+    return (f"Attribution report of {report['candidate_run_id']}: {len(report['contributors'])} contributor(s), "
+            f"weight_bps_total {report['weight_bps_total']} ({details.get('weight_method')}){flags}")
 
 
 def summary(doc: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """monitor_and_log and `hokusai track`: record the evaluation in MLflow (params, metrics, the
 training dataset, both models in MLflow's scikit-learn format and as the stored skops bytes,
-the evidence and the manifest) so it can be found and checked later.
+the evidence, the manifest and the attribution report) so it can be found and checked later.
 
 Tracking never costs the evaluation: a server that is down or errors fails within seconds
 (short timeout, one retry), the failure is recorded in the `tracking` artifact, and
@@ -333,7 +333,9 @@ def log_run(
     """Step `monitor_and_log` (and `hokusai track`): the MLflow record of one evaluation.
     Never raises: a tracking failure comes back as `{"status": "failed", "reason": ...}`
     and the evaluation stands. `models` holds, by file name, each model's stored skops bytes
-    ("data"), the types its file names ("trusted_types") and its benchmark labels ("y_pred")."""
+    ("data"), the types its file names ("trusted_types") and its benchmark labels ("y_pred").
+    The artifacts include `attribution_report.json`, exactly what `hokusai attest RUN --format
+    attribution-report` prints for the run (`attribution_report_artifact`)."""
     import rfc8785
 
     from pipeline.config import mlflow_uri
@@ -344,6 +346,7 @@ def log_run(
     for m in delta.metrics:
         metrics |= {f"baseline_{m.metric}": m.baseline, f"candidate_{m.metric}": m.candidate,
                     f"delta_{m.metric}_bps": m.delta_bps}
+    report = attribution_report_artifact(project_dir, pathspec)
     try:
         tracking = log_evaluation(
             tracking_uri=uri,
@@ -360,7 +363,8 @@ def log_run(
                     "contributors": len(delta.contributors)},
             metrics=metrics,
             artifacts={"evidence.json": rfc8785.dumps(attestation["evidence"]),
-                       "manifest.json": rfc8785.dumps(manifest), **{n: m["data"] for n, m in models.items()}},
+                       "manifest.json": rfc8785.dumps(manifest), **{n: m["data"] for n, m in models.items()},
+                       **report},
             models={name.removesuffix(".skops"): m for name, m in models.items()},
             training_data=training_data.drop(columns=[ORIGIN], errors="ignore"),
             target=settings.model.target,
@@ -373,6 +377,28 @@ def log_run(
                 "ui_url": None}
     get_logger().info("mlflow.logged", **tracking)
     return {"status": "logged", **tracking}
+
+
+def attribution_report_artifact(project_dir: Path, pathspec: str) -> dict[str, bytes]:
+    """{"attribution_report.json": the run's `attribution_report/v1`} for `log_run`: the text
+    `hokusai attest RUN --format attribution-report` prints (and its final newline), read
+    through the Metaflow Client from the run's `generate_attestation_output` task, which
+    exists both inside the flow's `monitor_and_log` and after the run (`hokusai track`);
+    created_at is the run's start, known in both. Empty (and a warning) when the run cannot
+    be read: the report never costs the rest of the record."""
+    from pipeline.attest.attribution_report import ARTIFACT, report_json, report_of_run
+    from pipeline.logs import get_logger
+
+    try:
+        from metaflow import Run, metadata, namespace
+
+        metadata(f"local@{Path(project_dir).resolve()}")  # as runner.use_project: a run's metadata is local
+        namespace(None)
+        return {ARTIFACT: (report_json(report_of_run(Run(pathspec))) + "\n").encode()}
+    except Exception as exc:  # noqa: BLE001 - whatever the Client says, the rest is logged
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        get_logger().warning("mlflow.attribution_report_skipped", reason=reason, pathspec=pathspec)
+        return {}
 
 
 def tracked_models(model_bytes: dict[str, bytes], predictions: dict[str, Any],

@@ -98,7 +98,9 @@ def make_plan(k: int, method: str, *, exact_max: int, budget: int, target_se_bps
         subsets = tuple(frozenset(s) for size in range(1, k) for s in itertools.combinations(range(k), size))
         return Plan(method, k, subsets)
     if method == "monte_carlo_shapley":
-        blocks = max(2, math.ceil(budget / (BLOCK_PERMUTATIONS * (k - 1))))
+        # twice the blocks the budget buys without truncation: truncated permutations cost fewer
+        # retrainings, so the budget (checked after each block), not the plan, should end sampling
+        blocks = max(2, math.ceil(2 * budget / (BLOCK_PERMUTATIONS * (k - 1))))
         return Plan(method, k, loo, blocks, budget, target_se_bps, seed)
     if method == "leave_one_out":
         return Plan(method, k, loo)

@@ -310,16 +310,18 @@ def attribution_game(
     benchmark; v(empty) and v(all) come from the baseline's and candidate's `predictions`
     (with "y_true" and "classes")."""
     from pipeline.modelling.training import fit_clone, predict
-    from pipeline.scoring.evaluation import score
+    from pipeline.scoring.evaluation import check_classes, score_metric
 
     ev, metric = settings.evaluation, settings.model.primary_metric
     custom_fn = primary_custom_metric(settings, project_dir)
     y, classes = predictions["y_true"], predictions["classes"]
+    if classes:
+        check_classes(y, classes)
 
     def bps(p: dict[str, Any]) -> int:
         if custom_fn is not None:
             return to_bps(custom_fn(y, p["y_pred"], p["proba"]))
-        return metric_bps(metric, score(y, p["y_pred"], p["proba"], classes, ev.average)[metric])
+        return metric_bps(metric, score_metric(metric, y, p["y_pred"], p["proba"], classes, ev.average))
 
     by_wallet = wallet_groups(contributions)
     groups = list(by_wallet)

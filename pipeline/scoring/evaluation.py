@@ -106,6 +106,23 @@ def score(
     return {name: float(value) for name, value in values.items()}
 
 
+def score_metric(
+    metric: str, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: list[Any], average: str = "macro",
+) -> float:
+    """One built-in metric, as `score` computes it (attribution scores thousands of retrainings
+    and reads only the primary metric)."""
+    import numpy as np
+
+    from pipeline.scoring.bootstrap import weighted_metric, weighted_regression_metric
+
+    once = np.ones((1, len(y_true)))
+    if not classes:
+        return float(weighted_regression_metric(metric, once, y_true, y_pred)[0])
+    if metric == "log_loss":
+        return log_loss(y_true, proba, classes)
+    return float(weighted_metric(metric, once, y_true, y_pred, proba, classes, average)[0])
+
+
 def log_loss(y_true: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float:
     """Mean negative log of each row's probability for its true class, clipped to [eps,
     1 - eps] as scikit-learn does (`proba`'s columns are the sorted `classes`)."""

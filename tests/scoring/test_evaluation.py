@@ -217,3 +217,23 @@ def test_evaluate_on_benchmark_records_the_benchmark() -> None:
     )
     assert (base_scores, cand_scores) == evaluate_models(baseline, candidate, BENCH, SCHEMA, [0, 1])[:2]
     assert predictions["y_true"].tolist() == [0, 1, 1, 0]
+
+
+@pytest.mark.parametrize("classes", [[0, 1], [0, 1, 2], []])
+def test_score_metric_equals_scores_own_value(classes):
+    """Attribution scores only the primary metric: it must be exactly what `score` gives."""
+    import numpy as np
+
+    from pipeline.scoring.evaluation import score, score_metric
+
+    rng = np.random.default_rng(0)
+    if classes:
+        y = rng.integers(0, len(classes), 300)
+        proba = rng.random((300, len(classes)))
+        proba /= proba.sum(axis=1, keepdims=True)
+        predicted = proba.argmax(axis=1)
+    else:
+        y, proba = rng.random(100), None
+        predicted = y + rng.normal(0, 0.1, 100)
+    full = score(y, predicted, proba, classes, "macro")
+    assert {m: score_metric(m, y, predicted, proba, classes, "macro") for m in full} == full
