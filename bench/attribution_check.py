@@ -181,8 +181,8 @@ def coverage(runs: list[dict], exact: list[float]) -> dict:
 
 
 def spread(xs: list[int]) -> str:
-    lo, mid, hi = min(xs), statistics.median(xs), max(xs)
-    return f"{mid:g}" if lo == hi else f"{mid:g} ({lo}-{hi})"
+    lo, mid, hi = min(xs), statistics.median_low(xs), max(xs)
+    return f"{mid}" if lo == hi else f"{mid} ({lo}-{hi})"
 
 
 # --------------------------------------------------------------------------- output
@@ -214,7 +214,10 @@ def render(rows: list[dict], version: str, markdown: bool) -> str:
         return "\n".join(["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
                          + ["| " + " | ".join(c) + " |" for c in body])
     widths = [max(len(h), *(len(c[i]) for c in body)) for i, h in enumerate(HEADERS)]
-    line = lambda cs: "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cs, widths)))  # noqa: E731
+
+    def line(cs: list[str] | tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cs, widths)))
+
     return "\n".join([line(HEADERS), line(["-" * w for w in widths])] + [line(c) for c in body])
 
 

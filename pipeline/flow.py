@@ -242,7 +242,8 @@ class HokusaiEvaluationFlow(FlowSpec):
         from pipeline.runs.card import fill_card
         from pipeline.data.inputs import split_contribs
         from pipeline.scoring.delta import compare_and_output_delta
-        from pipeline.scoring.harm import advise, exclude_command, with_advice
+        from pipeline.runs.report import exclude_command
+        from pipeline.scoring.harm import advise, with_advice
 
         settings, project = a.settings(self.settings), Path(self.project_dir).resolve()
         contributions, attribution = a.contributions(self.contributions), a.attribution(self.attribution_values)

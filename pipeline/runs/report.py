@@ -69,6 +69,24 @@ def resume_command(run_id: str, project_dir: Path | None = None, step: str | Non
     return " ".join(shlex.quote(p) for p in parts)
 
 
+def exclude_command(refs: list[str], *, contrib_files: str, project_dir: Path, config_file: str, dry_run: bool,
+                    excluded: list[str] = ()) -> str:
+    """The run's own command with `--exclude` for each reference (and those it already had)."""
+    from pipeline.data.inputs import split_contribs
+
+    parts = ["hokusai", "dry-run" if dry_run else "run"]
+    project = project_arg(project_dir)
+    if project is not None:
+        parts += ["--project", str(project)]
+    if config_file:
+        parts += ["--config", config_file]
+    for spec in split_contribs(contrib_files):
+        parts += ["--contrib", spec]
+    for ref in [*excluded, *refs]:
+        parts += ["--exclude", ref]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def project_arg(project_dir: Path, cwd: Path | None = None) -> Path | None:
     """The project to name in a printed command: None when it is the current folder."""
     here = (cwd or Path.cwd()).resolve()

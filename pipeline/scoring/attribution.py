@@ -36,7 +36,8 @@ from fractions import Fraction
 TRUNCATION_BPS = 0
 #: Permutations per sampling block: the stop rule is checked after each block.
 BLOCK_PERMUTATIONS = 5
-#: The stop rule applies from this many permutations on (a standard error of fewer is noise).
+#: Sampling never stops before this many permutations, by either rule (a standard error of fewer
+#: is noise: bench/attribution_check.py measured 87 % coverage of 2 SE at 5 permutations).
 MIN_PERMUTATIONS = 10
 #: A contributor is harmful when value + Z * standard error < 0 (two-sided 95 %).
 HARM_Z = 1.96
@@ -98,9 +99,9 @@ def make_plan(k: int, method: str, *, exact_max: int, budget: int, target_se_bps
         subsets = tuple(frozenset(s) for size in range(1, k) for s in itertools.combinations(range(k), size))
         return Plan(method, k, subsets)
     if method == "monte_carlo_shapley":
-        # twice the blocks the budget buys without truncation: truncated permutations cost fewer
-        # retrainings, so the budget (checked after each block), not the plan, should end sampling
-        blocks = max(2, math.ceil(2 * budget / (BLOCK_PERMUTATIONS * (k - 1))))
+        # the blocks the budget buys without truncation, and never fewer than MIN_PERMUTATIONS:
+        # a standard error of fewer samples is not worth reporting (nor a harm verdict on it)
+        blocks = max(MIN_PERMUTATIONS // BLOCK_PERMUTATIONS, math.ceil(budget / (BLOCK_PERMUTATIONS * (k - 1))))
         return Plan(method, k, loo, blocks, budget, target_se_bps, seed)
     if method == "leave_one_out":
         return Plan(method, k, loo)
@@ -177,7 +178,9 @@ def sampled_shapley(plan: Plan, value: Callable[[frozenset], int]) -> tuple[list
     for block in range(plan.blocks):
         samples += walk_block(plan.seed, block, plan.k, seen)
         errors = _standard_errors(samples, plan.k)
-        if len(samples) >= MIN_PERMUTATIONS and max(errors) <= plan.target_se_bps:
+        if len(samples) < MIN_PERMUTATIONS:
+            continue
+        if max(errors) <= plan.target_se_bps:
             stopped = "standard_error"
             break
         if len(used - {frozenset(), frozenset(range(plan.k))}) >= plan.budget:

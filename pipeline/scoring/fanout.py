@@ -19,11 +19,12 @@ if TYPE_CHECKING:
     from pipeline.data.contributions import Contribution
     from pipeline.data.tables import Schema
 
-#: `auto` fans out from this many planned retrainings (below it, one process is faster:
-#: a branch costs a process start and a scikit-learn import, ~1.5 s here; see bench/attribution.py).
-FAN_OUT_FROM = 64
-#: Retrainings per branch the split aims at, and the most branches.
-PER_BRANCH = 32
+#: `auto` fans out from this many planned retrainings. Below it one process is faster: a branch
+#: costs a process start, imports and loading the tables (seconds), a small retraining ~40 ms
+#: (bench/attribution.py: 50 contributors at budget 100 in 17 branches took 3.8x the in-process wall).
+FAN_OUT_FROM = 1024
+#: Retrainings per branch the split aims at (a branch's fixed cost stays a small share), and the most branches.
+PER_BRANCH = 256
 MAX_BRANCHES = 32
 
 

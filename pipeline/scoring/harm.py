@@ -8,9 +8,7 @@ extrapolated: the DeltaOne and CI shown are those of a real model."""
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -75,25 +73,6 @@ def predictions_without(
     keep = [-1, *(i for i, c in enumerate(contributions) if c.wallet not in harmful)]
     model = fit_clone(baseline_model, training_data[training_data[ORIGIN].isin(keep)], schema)
     return {"harmful": sorted(harmful, key=str), "predictions": predict(model, benchmark_data, schema)}
-
-
-def exclude_command(refs: list[str], *, contrib_files: str, project_dir: Path, config_file: str, dry_run: bool,
-                    excluded: list[str] = ()) -> str:
-    """The run's own command with `--exclude` for each reference (and those it already had)."""
-    from pipeline.data.inputs import split_contribs
-    from pipeline.runs.report import project_arg
-
-    parts = ["hokusai", "dry-run" if dry_run else "run"]
-    project = project_arg(project_dir)
-    if project is not None:
-        parts += ["--project", str(project)]
-    if config_file:
-        parts += ["--config", config_file]
-    for spec in split_contribs(contrib_files):
-        parts += ["--contrib", spec]
-    for ref in [*excluded, *refs]:
-        parts += ["--exclude", ref]
-    return " ".join(shlex.quote(p) for p in parts)
 
 
 def advise(

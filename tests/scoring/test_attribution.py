@@ -124,7 +124,7 @@ def test_auto_picks_method_by_number_of_groups():
     groups = ["A", "B", "C"]
     assert attribute(groups, glove_game, method="auto", budget=6, seed=1).method == "exact_shapley"
     sampled = attribute(groups, glove_game, method="auto", budget=5, seed=1, exact_max=2)
-    assert (sampled.method, sampled.permutations, sampled.stopped_by) == ("monte_carlo_shapley", 5, "budget")
+    assert (sampled.method, sampled.permutations, sampled.stopped_by) == ("monte_carlo_shapley", 10, "budget")  # never fewer
     assert attribute(["A"], glove_game, method="auto", budget=1, seed=1).method == "single"
 
 
