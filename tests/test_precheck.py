@@ -122,7 +122,6 @@ def test_feature_missing_from_base_fails_before_any_run(tmp_path: Path) -> None:
 
 def test_missing_feature_sentence_is_the_one_of_load_baseline_model(tmp_path: Path) -> None:
     from pipeline.config import Settings
-    from pipeline.data.contributions import Inputs
     from pipeline.data.inputs import prepare_run
     from pipeline.modelling.baseline import prepare_baseline
 

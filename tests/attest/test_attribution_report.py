@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from pipeline.attest.attribution_report import (
 from pipeline.errors import AttestationError
 from pipeline.scoring.delta import Contributor, Delta
 from tests.attest.documents import EVIDENCE
-from tests.conftest import ALICE, BOB, invoke, make_project
+from tests.conftest import ALICE, BOB, invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"
@@ -153,22 +152,9 @@ def test_signing_options_and_unknown_formats_are_refused(demo_runs) -> None:
                              "attribution-report.\n")
 
 
-@pytest.fixture(scope="module")
-def failed_in_start(tmp_path_factory):
-    """A real run that fails in `start` (a contributed file that does not exist): it has no delta."""
-    from metaflow import Runner
-
-    from pipeline.runs.runner import FLOW_FILE, metaflow_env
-
-    project = make_project(tmp_path_factory.mktemp("early") / "proj")
-    env = {**os.environ, **metaflow_env(project)}
-    with Runner(str(FLOW_FILE), show_output=False, pylint=False, cwd=str(project), env=env) as runner:
-        result = runner.run(contrib_files="data/missing.csv", project_dir=str(project))
-        assert result.status == "failed"
-        return project, result.run.id
+from tests.runs.test_card import failed_in_start  # noqa: E402,F401  (a real run that failed in start)
 
 
-@pytest.mark.timeout(300)
 def test_a_run_without_a_delta_gets_one_sentence(failed_in_start) -> None:
     project, run_id = failed_in_start
     result = invoke("attest", run_id, "--project", str(project), "--format", "attribution-report")

@@ -5,7 +5,6 @@ give weights summing to exactly 10000."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
