@@ -32,6 +32,10 @@ class HokusaiEvaluationFlow(FlowSpec):
     )
     project_dir = Parameter("project-dir", default=".", help="Project folder (holds hokusai.toml).")
     config_file = Parameter("config-file", default="", help="Config file instead of <project>/hokusai.toml.")
+    branches = Parameter(
+        "branches", type=int, default=16,
+        help="Most attribution fan-out branches; `hokusai run --max-workers N` sets it to N (Metaflow's default is 16).",
+    )
     exclude = Parameter(
         "exclude", default="", help="Contributors to leave out, comma-separated WALLET or FILE (named in the evidence).",
     )
@@ -169,7 +173,8 @@ class HokusaiEvaluationFlow(FlowSpec):
                 attribution, contributions, baseline, self.training_data, self.benchmark_data, schema)
         self.environment = environment()  # beside the evidence: what these fits ran on (BLAS loaded now)
         # one branch that does nothing when attribution ran here; else batches of coalitions
-        self.coalition_batches = batches(plan) if self.attribution_values is None and plan is not None else [None]
+        self.coalition_batches = (batches(plan, self.branches) if self.attribution_values is None and plan is not None
+                                  else [None])
         self.next(self.retrain_coalitions, foreach="coalition_batches")
 
     @resources(cpu=2, memory=8192)

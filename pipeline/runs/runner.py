@@ -167,7 +167,8 @@ def launch(
     if exclude:
         params["exclude"] = ",".join(exclude)
     if max_workers is not None:
-        params["max_workers"] = max_workers
+        params["max_workers"] = max_workers  # Metaflow's option: tasks at once
+        params["branches"] = max_workers  # the flow's: as many attribution branches as workers
     try:
         return execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
     finally:

@@ -23,9 +23,8 @@ if TYPE_CHECKING:
 #: costs a process start, imports and loading the tables (seconds), a small retraining ~40 ms
 #: (bench/attribution.py: 50 contributors at budget 100 in 17 branches took 3.8x the in-process wall).
 FAN_OUT_FROM = 1024
-#: Retrainings per branch the split aims at (a branch's fixed cost stays a small share), and the most branches.
+#: Fewest retrainings per branch (a branch's fixed cost stays a small share of its work).
 PER_BRANCH = 256
-MAX_BRANCHES = 32
 
 
 def planned_retrainings(plan: Plan) -> int:
@@ -40,9 +39,11 @@ def fan_out(mode: str, plan: Plan) -> bool:
     return mode == "always" or (mode == "auto" and planned_retrainings(plan) >= FAN_OUT_FROM)
 
 
-def batches(plan: Plan) -> list[dict[str, list]]:
-    """The plan split for the branches (plain data: a foreach input)."""
-    return plan.batches(min(MAX_BRANCHES, max(2, math.ceil(planned_retrainings(plan) / PER_BRANCH))))
+def batches(plan: Plan, workers: int) -> list[dict[str, list]]:
+    """The plan split for the branches (plain data: a foreach input): one batch per worker
+    (`--max-workers`; on one machine more branches only add process starts: measured in
+    bench/attribution.py), at least two, and none under PER_BRANCH retrainings."""
+    return plan.batches(max(2, min(workers, math.ceil(planned_retrainings(plan) / PER_BRANCH))))
 
 
 def from_branches(

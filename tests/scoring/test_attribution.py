@@ -225,3 +225,17 @@ def test_weights_identical_across_processes():
     assert runs[0].stdout == runs[1].stdout
     delta = assess([EXTRA.iloc[:180], shuffled(EXTRA.iloc[180:], 2)], [ALICE, BOB])
     assert runs[0].stdout.strip() == f"{[(c.value_bps, c.weight_bps) for c in delta.contributors]} {delta.ci}"
+
+
+def test_fan_out_decision_and_branch_count():
+    """auto fans out from 1024 planned retrainings; one batch per worker, at least two, none
+    under 256 retrainings; the demo's two-contributor game never fans out."""
+    from pipeline.scoring.attribution import make_plan
+    from pipeline.scoring.fanout import batches, fan_out, planned_retrainings
+
+    small = make_plan(2, "auto", exact_max=6, budget=64, target_se_bps=10, seed=1)
+    assert (planned_retrainings(small), fan_out("auto", small), fan_out("always", small)) == (2, False, True)
+    large = make_plan(50, "auto", exact_max=6, budget=4000, target_se_bps=10, seed=1)
+    assert planned_retrainings(large) == 50 + 17 * 5 * 49 and fan_out("auto", large) and not fan_out("never", large)
+    assert [len(batches(large, w)) for w in (1, 2, 16, 64)] == [2, 2, 16, 17]
+    assert make_plan(1, "auto", exact_max=6, budget=64, target_se_bps=10, seed=1).method == "single"
