@@ -145,8 +145,8 @@ class EvaluationSection(_Section):
         10.0, gt=0, le=10000, allow_inf_nan=False,
         description="Monte-Carlo stops once every contributor's standard error is at most this (bps), or at the budget.")
     attribution_fan_out: Literal["auto", "always", "never"] = Field(
-        "auto", description="Run attribution retrainings as Metaflow foreach branches: auto = when there are at least "
-        "64 of them; use with --max-workers or --with kubernetes.")
+        "auto", description="Run attribution retrainings as Metaflow foreach branches: auto = from 1024 planned "
+        "retrainings when there are workers to spread them over (run --max-workers N, or --with kubernetes/batch).")
     guardrails: list[GuardrailSection] = Field(
         default_factory=list,
         description="[[evaluation.guardrails]] metric, direction, threshold, blocking: absolute bounds on the "

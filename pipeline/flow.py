@@ -33,8 +33,9 @@ class HokusaiEvaluationFlow(FlowSpec):
     project_dir = Parameter("project-dir", default=".", help="Project folder (holds hokusai.toml).")
     config_file = Parameter("config-file", default="", help="Config file instead of <project>/hokusai.toml.")
     branches = Parameter(
-        "branches", type=int, default=16,
-        help="Most attribution fan-out branches; `hokusai run --max-workers N` sets it to N (Metaflow's default is 16).",
+        "branches", type=int, default=1,
+        help="Most attribution fan-out branches (1: attribution stays in train_new_model unless attribution_fan_out = "
+        "'always'); `hokusai run` sets it to --max-workers, or 16 with --with kubernetes/batch.",
     )
     exclude = Parameter(
         "exclude", default="", help="Contributors to leave out, comma-separated WALLET or FILE (named in the evidence).",
@@ -165,7 +166,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         plan = attribution_plan(settings, contributions)
         self.attribution_plan = a.plain(plan)
         self.attribution_values = self.predictions_without_harmful = None
-        if plan is not None and not fan_out(settings.evaluation.attribution_fan_out, plan):
+        if plan is not None and not fan_out(settings.evaluation.attribution_fan_out, plan, self.branches):
             attribution = attribute_by_retraining(settings, baseline, self.predictions, self.training_data,
                                                   self.benchmark_data, schema, contributions, str(Path(self.project_dir).resolve()))
             self.attribution_values = a.plain(attribution)

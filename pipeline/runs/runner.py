@@ -168,7 +168,11 @@ def launch(
         params["exclude"] = ",".join(exclude)
     if max_workers is not None:
         params["max_workers"] = max_workers  # Metaflow's option: tasks at once
-        params["branches"] = max_workers  # the flow's: as many attribution branches as workers
+    # the flow's: as many attribution branches as workers; remote steps each bring their own
+    # cores (Metaflow's default of 16 at once); on this machine none unless asked for (measured
+    # in bench/attribution.py: process starts cost more than two local cores save at ~40 ms a fit)
+    remote = any(spec.split(":", 1)[0] in REMOTE_DECORATORS for spec in decospecs)
+    params["branches"] = max_workers or (16 if remote else 1)
     try:
         return execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
     finally:

@@ -32,11 +32,12 @@ def planned_retrainings(plan: Plan) -> int:
     return len(plan.coalitions) + plan.blocks * BLOCK_PERMUTATIONS * max(0, plan.k - 1)
 
 
-def fan_out(mode: str, plan: Plan) -> bool:
-    """always / never, or auto: from FAN_OUT_FROM planned retrainings."""
+def fan_out(mode: str, plan: Plan, workers: int) -> bool:
+    """always / never, or auto: from FAN_OUT_FROM planned retrainings when there are workers
+    to spread them over (`hokusai run --max-workers N`, or remote steps)."""
     if plan.method == "single":
         return False
-    return mode == "always" or (mode == "auto" and planned_retrainings(plan) >= FAN_OUT_FROM)
+    return mode == "always" or (mode == "auto" and workers >= 2 and planned_retrainings(plan) >= FAN_OUT_FROM)
 
 
 def batches(plan: Plan, workers: int) -> list[dict[str, list]]:

@@ -228,14 +228,15 @@ def test_weights_identical_across_processes():
 
 
 def test_fan_out_decision_and_branch_count():
-    """auto fans out from 1024 planned retrainings; one batch per worker, at least two, none
-    under 256 retrainings; the demo's two-contributor game never fans out."""
+    """auto fans out from 1024 planned retrainings when there are workers (--max-workers, or
+    remote steps); one batch per worker, at least two, none under 256 retrainings."""
     from pipeline.scoring.attribution import make_plan
     from pipeline.scoring.fanout import batches, fan_out, planned_retrainings
 
     small = make_plan(2, "auto", exact_max=6, budget=64, target_se_bps=10, seed=1)
-    assert (planned_retrainings(small), fan_out("auto", small), fan_out("always", small)) == (2, False, True)
+    assert (planned_retrainings(small), fan_out("auto", small, 16), fan_out("always", small, 1)) == (2, False, True)
     large = make_plan(50, "auto", exact_max=6, budget=4000, target_se_bps=10, seed=1)
-    assert planned_retrainings(large) == 50 + 17 * 5 * 49 and fan_out("auto", large) and not fan_out("never", large)
+    assert planned_retrainings(large) == 50 + 17 * 5 * 49
+    assert (fan_out("auto", large, 2), fan_out("auto", large, 1), fan_out("never", large, 16)) == (True, False, False)
     assert [len(batches(large, w)) for w in (1, 2, 16, 64)] == [2, 2, 16, 17]
     assert make_plan(1, "auto", exact_max=6, budget=64, target_se_bps=10, seed=1).method == "single"
