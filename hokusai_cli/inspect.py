@@ -36,6 +36,11 @@ def _duration(value: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
+def tiny_hash(value: str) -> str:
+    """0x5fc7…a026: a hash in a table that must fit 120 columns (JSON has it whole)."""
+    return value if len(value) <= 12 else f"{value[:6]}…{value[-4:]}"
+
+
 def short_hash(value: str | None) -> str:
     """0x1234abcd…89abcdef: enough to recognise a hash in a table (JSON has it whole)."""
     if not value:
@@ -126,24 +131,26 @@ def render_inspect(report: dict[str, Any]) -> Any:
     if report["contributors"]:
         with_value = any(c.get("value_bps") is not None for c in report["contributors"])
         method = f" ({report['verdict']['weight_method']})" if report["verdict"] else ""
-        table = Table(title=f"Contributors{method}", title_justify="left", header_style="bold")
+        unit = "; value, leave-one-out (LOO) and weight in bps" if with_value else "; weight in bps"
+        table = Table(title=f"Contributors{method}{unit}", title_justify="left", header_style="bold")
         table.add_column("wallet", no_wrap=True, min_width=42)  # an address is never cut
-        table.add_column("file", overflow="fold")
+        longest = max((len(f["file"]) for c in report["contributors"] for f in c["files"]), default=4)
+        table.add_column("file", overflow="fold", min_width=min(longest, 18))
         table.add_column("rows kept", justify="right")
         table.add_column("data sha256", no_wrap=True)
-        if with_value:
-            table.add_column("value", justify="right")
-            table.add_column("leave-one-out", justify="right")
-        table.add_column("weight", justify="right")
+        if with_value:  # units in the headers: the numbers never wrap, the file names keep their width
+            table.add_column("value", justify="right", no_wrap=True)
+            table.add_column("LOO", justify="right", no_wrap=True)
+        table.add_column("weight", justify="right", no_wrap=True)
         for c in report["contributors"]:
             for i, f in enumerate(c["files"]):
                 first = i == 0
                 cells = [(c["wallet"] or "(no wallet)") if first else "", f["file"],
-                         f"{f['rows_kept']}/{f['rows_in']}", short_hash(f["content_sha256"])]
+                         f"{f['rows_kept']}/{f['rows_in']}", tiny_hash(f["content_sha256"])]
                 if with_value:
-                    cells.append(render.value_cell(c) if first else "")
-                    cells.append(f"{c['loo_bps']} bps" if first and c.get("loo_bps") is not None else "")
-                cells.append(f"{c['weight_bps']} bps" if first and c["weight_bps"] is not None else "")
+                    cells.append(render.value_cell(c, unit=False) if first else "")
+                    cells.append(c["loo_bps"] if first and c.get("loo_bps") is not None else "")
+                cells.append(str(c["weight_bps"]) if first and c["weight_bps"] is not None else "")
                 table.add_row(*cells)
         parts.append(table)
 

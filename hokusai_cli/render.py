@@ -121,12 +121,12 @@ def result(summary: dict[str, Any]) -> Group:
     return Group(*lines)
 
 
-def value_cell(contributor: dict[str, Any]) -> str:
+def value_cell(contributor: dict[str, Any], unit: bool = True) -> str:
     """A contributor's attributed value: '275.00 bps', '-31.20 ± 4.05 bps' when sampled, or ''."""
     if contributor.get("value_bps") is None:
         return ""
     se = f" ± {contributor['se_bps']}" if contributor.get("se_bps") is not None else ""
-    return f"{contributor['value_bps']}{se} bps"
+    return f"{contributor['value_bps']}{se}" + (" bps" if unit else "")
 
 
 def tracking_line(mlflow: dict[str, Any], run_id: str) -> str:

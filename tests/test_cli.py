@@ -16,7 +16,7 @@ def test_dry_run_table_and_verdict(demo_runs):
     assert "│ accuracy *        │   0.9100 │    0.9800 │  +700 bps │ [+350, +1150] │" in stderr
     assert "│ auroc             │   0.9777 │    0.9950 │  +173 bps │               │" in stderr
     assert "│ log_loss          │   0.2039 │    0.0814 │ +1225 bps │               │" in stderr
-    assert "│ 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 │  180 │ 275.00 bps │ 3929 bps │" in stderr
+    assert "│ 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 │  180 │ 275.00 bps │     50.00 bps │ 3929 bps │" in stderr
     assert "  ci_low_bps > 0: 350 vs 0 ok" in stderr
     assert "DeltaOne 7.00 pp (700 bps) on accuracy: gate passed" in stderr
     assert f"Run: {summary['pathspec']} (dry-run)" in stderr

@@ -45,7 +45,8 @@ def test_the_tour_quotes_what_the_commands_print(tmp_path):
     shown = squeeze(done.stderr)
     for line in ("DeltaOne 7.00 pp (700 bps) on accuracy: gate passed",
                  "delta_bps >= min_improvement_bps: 700 vs 100 ok", "ci_low_bps > 0: 350 vs 0 ok",
-                 f"│ {ALICE} │ 180 │ 275.00 bps │ 3929 bps │", f"│ {BOB} │ 169 │ 425.00 bps │ 6071 bps │",
+                 f"│ {ALICE} │ 180 │ 275.00 bps │ 50.00 bps │ 3929 bps │",
+                 f"│ {BOB} │ 169 │ 425.00 bps │ 200.00 bps │ 6071 bps │",
                  "│ accuracy * │ 0.9100 │ 0.9800 │ +700 bps │ [+350, +1150] │"):
         assert line in shown, line
         assert line in squeeze(README), line

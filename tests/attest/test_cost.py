@@ -12,8 +12,9 @@ from pipeline.config import AttestationSection
 from pipeline.errors import AttestationError
 from tests.attest.documents import unsigned_attestation
 
-STEPS = ["start", "load_baseline_model", "integrate_contributed_data", "train_new_model", "evaluate_on_benchmark",
-         "compare_and_output_delta", "generate_attestation_output", "monitor_and_log", "end"]
+STEPS = ["start", "load_baseline_model", "integrate_contributed_data", "train_new_model", "retrain_coalitions",
+         "join_attribution", "evaluate_on_benchmark", "compare_and_output_delta", "generate_attestation_output",
+         "monitor_and_log", "end"]
 
 
 def test_price_rounds_up_exactly() -> None:

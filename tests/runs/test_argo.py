@@ -1,6 +1,6 @@
 """Cluster-ready: the flow compiles to an Argo Workflows template offline (Metaflow's
 `argo-workflows create --only-json`) with the environment hokusai gives an S3 project, the
-seven module steps are templates with the `@resources` requests, and the code package it
+nine module steps are templates with the `@resources` requests, and the code package it
 uploads holds every module of `pipeline/`. `--with kubernetes`/`batch` on a local datastore or
 with the project's SQLite MLflow store is refused in one sentence before any run exists."""
 
@@ -20,8 +20,9 @@ from pipeline.runs.runner import FLOW_FILE, metaflow_env
 from tests.conftest import ALICE, invoke, make_project
 from tests.runs.test_s3 import BUCKET, DUMMY_AWS, PREFIX, s3_client, s3_endpoint, s3_project  # noqa: F401
 
-MODULE_STEPS = ("load_baseline_model", "integrate_contributed_data", "train_new_model", "evaluate_on_benchmark",
-                "compare_and_output_delta", "generate_attestation_output", "monitor_and_log")
+MODULE_STEPS = ("load_baseline_model", "integrate_contributed_data", "train_new_model", "retrain_coalitions",
+                "join_attribution", "evaluate_on_benchmark", "compare_and_output_delta", "generate_attestation_output",
+                "monitor_and_log")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def argo_template(s3_endpoint, tmp_path_factory):
 
 
 @pytest.mark.timeout(300)
-def test_the_argo_template_holds_the_seven_module_steps_with_their_resources(argo_template):
+def test_the_argo_template_holds_the_nine_module_steps_with_their_resources(argo_template):
     template, _ = argo_template
     assert (template["kind"], template["metadata"]["name"]) == ("WorkflowTemplate", "hokusai-eval")
     assert template["metadata"]["namespace"] == "hokusai"

@@ -94,7 +94,7 @@ def test_tables_hold_every_metric_and_every_wallet():
         ["auroc", "0.9777", "0.9950", "+173", ""],
         ["log_loss (lower is better)", "0.2039", "0.0814", "+1225", ""],
     ]
-    assert report_card.weight_rows(delta) == [[ALICE, "180", "275.00", "3929"], [BOB, "169", "425.00", "6071"]]
+    assert report_card.weight_rows(delta) == [[ALICE, "180", "275.00", "", "3929"], [BOB, "169", "425.00", "", "6071"]]
 
 
 def test_chart_specs_plot_both_series_and_the_ci_of_the_gain():
@@ -140,7 +140,7 @@ def test_fill_card_appends_title_metrics_charts_and_weights_in_order():
     assert rendered[0]["source"].startswith("# DeltaOne 7.00 pp (700 bps) on accuracy: gate passed")
     assert rendered[2]["columns"] == report_card.METRIC_HEADERS
     assert rendered[3]["spec"]["data"] == report_card.scores_spec(rebuild_delta(plain_delta()))["data"]
-    assert rendered[6]["data"] == [[ALICE, "180", "275.00", "3929"], [BOB, "169", "425.00", "6071"]]
+    assert rendered[6]["data"] == [[ALICE, "180", "275.00", "", "3929"], [BOB, "169", "425.00", "", "6071"]]
 
 
 # --- the card of a real run --------------------------------------------------------------
@@ -214,9 +214,9 @@ def test_the_card_lists_the_contributor_weights(written):
     parts = components(out.read_text())
     assert parts[5]["source"].startswith("## Contributor weights (exact_shapley)")
     weights = parts[6]
-    assert weights["columns"] == ["wallet", "rows", "value (bps)", "weight (bps)"]
-    assert [(r[0], r[1], r[3]) for r in weights["data"]] == [(ALICE, "180", "3929"), (BOB, "169", "6071")]
-    assert sum(int(r[3]) for r in weights["data"]) == 10000
+    assert weights["columns"] == ["wallet", "rows", "value (bps)", "leave-one-out (bps)", "weight (bps)"]
+    assert [(r[0], r[1], r[4]) for r in weights["data"]] == [(ALICE, "180", "3929"), (BOB, "169", "6071")]
+    assert sum(int(r[4]) for r in weights["data"]) == 10000
 
 
 # --- runs without a card, and files that cannot be written -------------------------------

@@ -69,7 +69,7 @@ def test_sigkill_mid_run_is_reported_killed_and_resume_gives_the_same_hash(proje
     assert (row["run_id"], row["status"], row["failed_step"]) == (run_id, "killed", "evaluate_on_benchmark")
     doc = json.loads(cli("inspect", run_id, "--project", str(project), "--json", cwd=project).stdout)
     assert doc["status"] == "killed"
-    assert [s["status"] for s in doc["steps"]][:5] == ["successful"] * 4 + ["killed"]
+    assert [s["status"] for s in doc["steps"]][:7] == ["successful"] * 6 + ["killed"]
     assert doc["failure"]["step"] == "evaluate_on_benchmark"
     assert doc["failure"]["message"] == ("the run's process is gone without recording an end: it was killed "
                                          "(SIGKILL, out of memory, a shutdown) in this step")

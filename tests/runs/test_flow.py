@@ -105,7 +105,7 @@ def test_mlflow_record(project_run):
     assert record.data.params["estimator"] == "logistic_regression"
     assert client.get_experiment(record.info.experiment_id).name == "tests"
     names = sorted(a.path for a in client.list_artifacts(record.info.run_id))
-    assert names == ["baseline.skops", "candidate.skops", "evidence.json", "manifest.json"]
+    assert names == ["attribution_report.json", "baseline.skops", "candidate.skops", "evidence.json", "manifest.json"]
     # both models also in MLflow's scikit-learn format (logged models of the run), stored under .hokusai/
     mlflow.set_tracking_uri(f"sqlite:///{project / '.hokusai' / 'mlflow.db'}")
     for name in ("baseline", "candidate"):
@@ -132,7 +132,7 @@ def test_plain_metaflow_dry_run_matches_cli_hash(tmp_path, demo_runs):
 
 #: Evidence hash of `hokusai dry-run` on the bundled demo. The evidence holds only facts of
 #: the evaluation, so this changes only when the evaluation does: say why in CHANGELOG.
-DEMO_ATTESTATION_HASH = "0x62f8db30fc7088f0dca91bcea15a2321d98881cfa9ec7af8ef994416dd16c14b"
+DEMO_ATTESTATION_HASH = "0xf407ea530f535d69c399808df402a51a6875a7716ccdac2c4756c20cdbd67fea"
 
 
 def test_demo_evidence_hash_is_pinned(demo_runs):
@@ -212,6 +212,7 @@ def test_predictions_and_attribution_come_from_train_new_model(project_run):
     assert train.predictions["y_true"].shape == (200,) and train.predictions["classes"] == [0, 1]
     assert train.predictions["candidate"]["proba"].shape == (200, 2)
     assert train.attribution_values == {"method": "exact_shapley", "values": {ALICE: "275", BOB: "425"},
-                                        "retrainings": 2, "permutations": 0}
+                                        "retrainings": 2, "permutations": 0, "standard_errors": {},
+                                        "leave_one_out": {ALICE: "50", BOB: "200"}, "stopped_by": ""}
     # skops trusts scikit-learn's own types by default: nothing extra for MLflow's loader to trust
     assert train.model_types == {"baseline.skops": [], "candidate.skops": []}

@@ -231,7 +231,9 @@ def test_inspect_shows_nine_successful_steps_and_the_metric_table(demo):
     assert "DeltaOne 7.00 pp (700 bps) on accuracy" in out
     assert "DeltaOne 700 bps reaches the minimum of 100 bps" in out
     alice = row(out, ALICE)
-    assert alice[1].startswith("data/contrib_") and alice[2] == "180/180" and alice[-1].endswith(" bps")
+    assert alice[1].startswith("data/contrib_") and alice[2] == "180/180"
+    assert alice[-3:] == ["275.00", "50.00", "3929"]  # value, leave-one-out, weight: bps, named in the title
+    assert "Contributors (exact_shapley); value, leave-one-out (LOO) and weight in bps" in out
     assert f"Attestation hash: {summary['attestation_hash']}" in out
     assert f"MLflow run: {summary['mlflow']['run_id']} (runs:/{summary['mlflow']['run_id']})" in out
 
@@ -401,7 +403,7 @@ def test_resume_completes_the_failed_run(resumed):
     doc = json.loads(invoke("inspect", summary["run_id"], "--project", str(project), "--json").stdout)
     assert doc["status"] == "successful" and doc["resumed_from"] == origin
     assert [(s["name"], s["cloned"]) for s in doc["steps"]] == [
-        *[(name, True) for name in STEPS[:4]], *[(name, False) for name in STEPS[4:]]]
+        *[(name, True) for name in STEPS[:6]], *[(name, False) for name in STEPS[6:]]]
     assert doc["verdict"]["passed"] is False
     assert doc["verdict"]["gate"][0]["reason"] == "DeltaOne 500 bps is below the minimum of 5000 bps"
     text = invoke("inspect", summary["run_id"], "--project", str(project)).stderr

@@ -141,7 +141,7 @@ def test_inspect_runs_attest_and_track_read_the_run_back_from_s3(s3_run):
     doc = json.loads(inspected.stdout)
     assert (doc["status"], doc["attestation_hash"]) == ("successful", summary["attestation_hash"])
     assert doc["verdict"]["deltaone_bps"] == 700
-    assert [s["status"] for s in doc["steps"]] == ["successful"] * 9
+    assert [s["status"] for s in doc["steps"]] == ["successful"] * 11
 
     listed = cli("runs", "--project", str(project), "--json", cwd=project, env=env)
     assert listed.returncode == 0, listed.stderr[-3000:]
@@ -175,7 +175,7 @@ def test_run_with_passes_the_decorator_to_every_step(s3_run):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     decorators = json.loads(done.stdout)
-    assert len(decorators) == 9
+    assert len(decorators) == 11
     assert all(["timeout", 30] in decos for decos in decorators.values()), decorators
     assert ["resources", None] in decorators["train_new_model"]
 
