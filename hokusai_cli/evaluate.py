@@ -19,28 +19,31 @@ from hokusai_cli.common import (
 
 @contextmanager
 def interruptible(progress: Any, project: Path) -> Iterator[None]:
-    """Ctrl-C stops the run and names the exact command that resumes it (exit 130).
+    """Ctrl-C (exit 130) or SIGTERM (exit 143) stops the run and names the exact command that
+    resumes it.
 
     While the flow runs, the launcher handles SIGINT: it kills the run's processes and
     raises KeyboardInterrupt. Only that is an interruption: a task that dies on its own (a
     crash, the OOM killer) is a failure (exit 3), never reported as Ctrl-C."""
     from hokusai_cli import render
     from pipeline.runs.report import project_arg, resume_command
-    from pipeline.runs.runner import mark_interrupted
+    from pipeline.runs.runner import Terminated, mark_interrupted
 
-    def interrupted(step: str | None) -> typer.Exit:
+    def interrupted(step: str | None, terminated: bool) -> typer.Exit:
+        how = "terminated (SIGTERM)" if terminated else "interrupted or killed"
         if not progress.run_id:
-            render.error("Interrupted before the run started; nothing was recorded.")
+            render.error(f"{'Terminated' if terminated else 'Interrupted'} before the run started; nothing was recorded.")
         else:
             where = f" at step {step}" if step else ""
-            render.error(f"Run {progress.run_id} stopped{where} without an error (interrupted or killed); "
+            render.error(f"Run {progress.run_id} stopped{where} without an error ({how}); "
                          f"resume it with: {resume_command(progress.run_id, project_arg(project))}")
-        return typer.Exit(130)
+        return typer.Exit(143 if terminated else 130)
 
     try:
         yield
-    except KeyboardInterrupt:
-        raise interrupted(mark_interrupted(project, progress.run_id) if progress.run_id else None) from None
+    except KeyboardInterrupt as stop:
+        step = mark_interrupted(project, progress.run_id) if progress.run_id else None
+        raise interrupted(step, isinstance(stop, Terminated)) from None
 
 
 def finish(result: dict[str, Any], out: Any, as_json: bool, fail_on_gate: bool) -> None:
@@ -98,7 +101,7 @@ def run(
     """Evaluate contributed data for real: baseline vs candidate on the benchmark, DeltaOne, evidence.
 
     Exit codes: 0 success (a failed gate too, unless --fail-on-gate), 1 the gate failed with
-    --fail-on-gate, 2 bad input or usage, 3 the flow failed, 130 interrupted (Ctrl-C).
+    --fail-on-gate, 2 bad input or usage, 3 the flow failed, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 
     Example: hokusai run --contrib data/new_rows.csv:0x70997970C51812dc3A010C7d01b50e0d17dc79C8
     """

@@ -234,16 +234,17 @@ def execute(
     async def go() -> Any:
         with Runner(str(FLOW_FILE), show_output=False, pylint=False, cwd=str(project_dir),
                     env={**os.environ, **metaflow_env(project_dir, log_json)}) as runner:
-            interrupted: list[bool] = []
+            interrupted: list[int] = []
             started: list[Any] = []
 
-            def on_sigint() -> None:
-                interrupted.append(True)
+            def on_signal(signum: int) -> None:
+                interrupted.append(signum)
                 for executing in started:
                     executing.command_obj.kill()
 
             loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGINT, on_sigint)  # replaces the Runner's own handler
+            for signum in (signal.SIGINT, signal.SIGTERM):  # replaces the Runner's own handler
+                loop.add_signal_handler(signum, on_signal, signum)
             try:
                 try:
                     executing = await start(runner)
@@ -252,7 +253,7 @@ def execute(
                 started.append(executing)
                 if interrupted:
                     executing.command_obj.kill()
-                    raise KeyboardInterrupt
+                    raise stopped_by(interrupted[0])
                 try:
                     executing.run.add_tag(runtime_tag(executing.command_obj.process.pid))
                 except Exception:  # noqa: BLE001 - the runtime already exited: its status says why
@@ -265,9 +266,10 @@ def execute(
                     executing.command_obj.kill()
                 raise
             finally:
-                loop.remove_signal_handler(signal.SIGINT)
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(signum)
             if interrupted:
-                raise KeyboardInterrupt
+                raise stopped_by(interrupted[0])
             if executing.status != "successful":
                 try:  # seen ending: a task that died without recording its end is failed, not killed
                     executing.run.add_tag(FAILED_TAG)
@@ -277,6 +279,17 @@ def execute(
             return executing.run
 
     return asyncio.run(go())
+
+
+class Terminated(KeyboardInterrupt):
+    """The CLI got SIGTERM (a CI cancel, `kill`, a shutdown) while a run was going: like
+    Ctrl-C, the run is stopped and the resume command printed; exit 143."""
+
+
+def stopped_by(signum: int) -> KeyboardInterrupt:
+    import signal
+
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def failure(run: Any, datastore: Path | None = None) -> InputError | FlowFailed:

@@ -203,3 +203,25 @@ def test_a_full_disk_is_named_and_the_run_resumes_once_space_is_freed(project_ru
     resumed = cli("resume", run_id, "--project", str(project), "--json", cwd=project, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout)["attestation_hash"] == reference.data.attestation["attestationHash"]
+
+
+@pytest.mark.timeout(900)
+def test_sigterm_during_monitor_and_log_names_the_resume_command(project_run, tmp_path):
+    """A CI cancel or `kill` sends SIGTERM to hokusai itself: the run is stopped, the message
+    gives the way back (exit 143), and resuming it gives the same evidence."""
+    _, reference = project_run
+    project = make_project(tmp_path / "terminated")
+    proc = start_run(project)
+    step_dir = wait_for(str(project / ".metaflow" / "HokusaiEvaluationFlow" / "*" / "monitor_and_log"), proc)[0]
+    proc.send_signal(signal.SIGTERM)  # to hokusai only, not its process group: what `kill PID` does
+    _, stderr = proc.communicate(timeout=120)
+    run_id = Path(step_dir).parent.name
+    assert proc.returncode == 143, stderr[-3000:]
+    assert (f"Error: Run {run_id} stopped at step monitor_and_log without an error (terminated (SIGTERM)); resume it "
+            f"with: hokusai resume {run_id}") in sentence(stderr)  # run from the project folder: no --project
+    assert "Traceback" not in stderr
+    [row] = runs_json(project)
+    assert (row["run_id"], row["status"], row["failed_step"]) == (run_id, "failed", "monitor_and_log")
+    resumed = cli("resume", run_id, "--project", str(project), "--json", cwd=project, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads(resumed.stdout)["attestation_hash"] == reference.data.attestation["attestationHash"]
