@@ -37,6 +37,15 @@ def label_text(value: Any) -> str:
     return str(value)
 
 
+def label_keys(labels: pd.Series) -> Any:
+    """A label column in one form for matching rows (duplicate keys): each label as its
+    `label_text`, so a class read as 1 in one file and as 1.0 (or "1") in another is one
+    label. Each distinct label is converted once (labels repeat a lot); an object array."""
+    import pandas as pd
+
+    return labels.map({value: label_text(value) for value in pd.unique(labels)}).to_numpy(dtype=object)
+
+
 def text_values(values: pd.Series) -> Any:
     """A column as text values (ids, categories): whole floats as integers, gaps NaN."""
     import numpy as np

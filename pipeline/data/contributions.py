@@ -12,7 +12,8 @@ Two stages, so raw bytes never travel as an artifact:
 
 Duplicates: rows are taken file by file in the order given, then row by row; the first row
 to bring a given (features, label) keeps it and every later copy is dropped as a duplicate,
-whoever brings it (a base-data row is always first). A row whose features appear in the
+whoever brings it (a base-data row is always first). A class label is keyed in one form
+(`duplicate_keys`: 1, 1.0 and "1" are one label). A row whose features appear in the
 benchmark (with any label) is dropped as contamination, never kept and never credited."""
 
 from __future__ import annotations
@@ -553,6 +554,24 @@ def gap_rows(frame: pd.DataFrame, features: tuple[str, ...]) -> tuple[ColumnRows
     return tuple(found)
 
 
+def duplicate_keys(frame: pd.DataFrame, schema: Schema) -> Any:
+    """The key of every row for duplicate detection (a uint64 array): its id when `[data]
+    id_column` is set, else its schema columns, with a class label in one form whatever its
+    type (`columns.label_keys`: the base data keeps its labels as read, a contribution's are
+    the baseline's classes, so 1.0 and 1 must be one label). Regression targets are floats
+    in every table already (`conform`)."""
+    import pandas as pd
+
+    from pipeline.data.columns import label_keys
+
+    if schema.id_column:
+        return pd.util.hash_pandas_object(frame[[schema.id_column]], index=False).to_numpy()
+    rows = frame[schema.columns]
+    if schema.task != "regression":
+        rows = rows.assign(**{schema.target: label_keys(rows[schema.target])})
+    return pd.util.hash_pandas_object(rows, index=False).to_numpy()
+
+
 def integrate_contributions(
     base: pd.DataFrame,
     benchmark: pd.DataFrame,
@@ -579,12 +598,10 @@ def integrate_contributions(
     # with `[data] id_column`, a row is in the benchmark, or a duplicate, when its id is; else by its values
     match = [schema.id_column] if schema.id_column else list(schema.features)
     feature_keys = lambda f: pd.util.hash_pandas_object(f[match], index=False).to_numpy()  # noqa: E731
-    row_keys = lambda f: pd.util.hash_pandas_object(f[[schema.id_column] if schema.id_column else schema.columns],  # noqa: E731
-                                                    index=False).to_numpy()
     known_categories = {c: set(base[c].dropna()) for c, kind in zip(schema.features, schema.kinds) if kind == "categorical"}
     benchmark_keys = np.unique(feature_keys(benchmark))
     benchmark_shape = {"benchmark_rows": len(benchmark), "benchmark_distinct": len(benchmark_keys)}
-    seen = np.unique(row_keys(base))
+    seen = np.unique(duplicate_keys(base, schema))
     kept_frames = [base[schema.columns].assign(**{ORIGIN: -1})]
     kept_digests = [row_digests(base[schema.columns])]  # for the canonical order of the training rows
     contributions: list[Contribution] = []
@@ -594,7 +611,7 @@ def integrate_contributions(
         item = select_columns(item, schema.columns)
         frame, wallets, usable_mask, dropped, gaps = _usable_rows(item, schema, classes, rules)
         in_benchmark = np.isin(feature_keys(frame), benchmark_keys)
-        keys = row_keys(frame)
+        keys = duplicate_keys(frame, schema)
         fresh = ~in_benchmark
         # the first copy of a row keeps it: base rows and earlier files are in `seen`
         duplicate = fresh & (pd.Series(keys).duplicated().to_numpy() | np.isin(keys, seen))

@@ -294,10 +294,10 @@ def class_recall_bps(predictions: dict[str, Any]) -> dict[str, tuple[int, int]]:
 
 def primary_custom_metric(settings: Settings, project_dir: str | None) -> Any:
     """The primary metric's function when it is a custom metric, else None (built-in)."""
-    from pipeline.scoring.evaluation import load_metric
+    from pipeline.scoring.evaluation import load_custom_metric
 
     custom = settings.evaluation.custom_metrics.get(settings.model.primary_metric)
-    return load_metric(custom.function, project_dir) if custom else None
+    return load_custom_metric(settings.model.primary_metric, custom, project_dir) if custom else None
 
 
 def attribution_game(

@@ -3,7 +3,9 @@ metric for binary and multiclass targets."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from pipeline.config import EvaluationSection
+    from pipeline.config import CustomMetricSection, EvaluationSection
     from pipeline.data.tables import Schema
 
 
@@ -48,6 +50,40 @@ def load_metric(path: str, project_dir: str | None = None) -> Any:
     if not callable(function):
         raise DataError(f"Custom metric {path!r} is not a function; give module:function.")
     return function
+
+
+def metric_value(metric: CustomMetric, function: Callable[..., Any], y_true: np.ndarray, y_pred: np.ndarray,
+                 proba: np.ndarray) -> float:
+    """What custom metric `metric` (imported as `function`) gives on these rows, as a float:
+    every call of a custom metric goes through here (scores, bootstrap resamples, attribution
+    retrainings). A value that is not a number, or one outside [0, 1] from a metric declared
+    `bounded = true`, is a DataError naming the metric, the value and the fix: it must never
+    become basis points."""
+    value = function(y_true, y_pred, proba)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        shown = repr(value)
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        raise DataError(f"Custom metric {metric.name!r} returned {shown}, not a number; return one float.") from None
+    if metric.bounded and not 0.0 <= number <= 1.0:  # (NaN fails both comparisons)
+        raise DataError(
+            f"Custom metric {metric.name!r} returned {number!r}, outside [0, 1], but it is declared bounded = true; "
+            "return a value in [0, 1] or set bounded = false."
+        )
+    return number
+
+
+def checked_metric(metric: CustomMetric, function: Callable[..., Any]) -> Callable[..., float]:
+    """`function(y_true, y_pred, y_proba)` with its value checked by `metric_value`."""
+    return partial(metric_value, metric, function)
+
+
+def load_custom_metric(name: str, section: CustomMetricSection, project_dir: str | None) -> Callable[..., float]:
+    """The configured custom metric `name`, imported from the project (`load_metric`) and
+    checked on every call (`metric_value`)."""
+    metric = CustomMetric(name, section.function, section.direction, section.bounded)
+    return checked_metric(metric, load_metric(section.function, project_dir))
 
 
 @dataclass(frozen=True)
@@ -95,14 +131,14 @@ def score(
 
         values = {m: weighted_regression_metric(m, once, y_true, y_pred)[0] for m in REGRESSION_METRICS}
         for metric, function in custom:
-            values[metric.name] = function(y_true, y_pred, proba)
+            values[metric.name] = metric_value(metric, function, y_true, y_pred, proba)
         return {name: float(value) for name, value in values.items()}
     check_classes(y_true, classes)
     values = {metric: weighted_metric(metric, once, y_true, y_pred, proba, classes, average)[0]
               for metric in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auroc")}
     values["log_loss"] = log_loss(y_true, proba, classes)
     for metric, function in custom:
-        values[metric.name] = function(y_true, y_pred, proba)
+        values[metric.name] = metric_value(metric, function, y_true, y_pred, proba)
     return {name: float(value) for name, value in values.items()}
 
 
