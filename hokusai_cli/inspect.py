@@ -247,6 +247,7 @@ def render_runs(report: dict[str, Any], project: Path) -> Any:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in report["runs"]:
         status = r["status"] + (f" at {r['failed_step']}" if r["failed_step"] else "")
+        status += " (disk full)" if r.get("reason") and "No space left on device" in r["reason"] else ""
         status += " (resumed)" if r["resumed_from"] else ""
         gate = "" if r["gate_passed"] is None else ("passed" if r["gate_passed"] else "failed")
         table.add_row(r["run_id"], Text(status, style=STATUS_STYLE.get(r["status"], "")),
@@ -295,6 +296,8 @@ def track(run: RunArg = None, project: ProjectOpt = Path("."), as_json: JsonOpt 
     verb = "was already logged as" if mlflow["existing"] else "logged as"
     render.console().print(f"Run {result['pathspec']} {verb} MLflow run {mlflow['run_id']} "
                            f"({mlflow['ui_url'] or mlflow['tracking_uri']})", soft_wrap=True, markup=False)
+    for note in mlflow.get("notes", []):  # a partial MLflow run completed, or closed as FAILED
+        render.console().print(note, soft_wrap=True, markup=False)
     if as_json:
         typer.echo(json.dumps(result, indent=2, sort_keys=True))
 

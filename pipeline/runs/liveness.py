@@ -3,11 +3,14 @@
 A run launched by hokusai carries a tag naming its Metaflow runtime process (host, pid and
 the process's start time, so a reused pid is not mistaken for it). A run with no end record
 whose process is gone was killed (SIGKILL, the OOM killer, a shutdown, a crash of the
-runtime), not running: `runs`/`inspect` say so and `resume` may continue it."""
+runtime), not running: `runs`/`inspect` say so and `resume` may continue it. A run that
+failed where no tag can be written (a full disk) says so through its status mark."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 RUNTIME_TAG = "hokusai:runtime:"
 #: Less free space than this on the disk of a run's datastore, when a task died without an
@@ -64,3 +67,60 @@ def full_disk(paths: Iterable[str | None]) -> str | None:
 def no_space(message: str) -> bool:
     """Whether an error message is the operating system's "disk full" (errno 28)."""
     return "No space left on device" in message or "[Errno 28]" in message
+
+
+# --- a status mark that survives a full disk ------------------------------------------------
+
+#: Bytes reserved for a run's status mark when it starts: on a full disk, overwriting blocks a
+#: file already owns still works, while a Metaflow tag (a new file) cannot be written.
+MARK_BYTES = 4096
+MARK_NAME = "hokusai-status.json"
+
+
+def status_mark(metadata_root: str | None, flow: str, run_id: str) -> Path | None:
+    """Where run `run_id`'s mark lives: beside its local Metaflow metadata
+    (`<root>/<flow>/<run id>/`); None when that folder is not on this machine."""
+    if not metadata_root:
+        return None
+    folder = Path(metadata_root) / flow / str(run_id)
+    return folder / MARK_NAME if folder.is_dir() else None
+
+
+def reserve_mark(path: Path | None) -> None:
+    """Allocate the mark's bytes now, while the disk has room (best effort)."""
+    if path is None or path.exists():
+        return
+    try:
+        with open(path, "wb") as out:
+            out.write(b" " * MARK_BYTES)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError:
+        pass
+
+
+def record_mark(path: Path | None, status: str, reason: str) -> None:
+    """Write {"status", "reason"} into the reserved bytes, in place (best effort)."""
+    import json
+
+    if path is None:
+        return
+    data = json.dumps({"status": status, "reason": reason}).encode()[:MARK_BYTES]
+    try:
+        with open(path, "r+b" if path.exists() else "wb") as out:
+            out.write(data.ljust(MARK_BYTES))
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError:
+        pass
+
+
+def read_mark(path: Path | None) -> dict[str, str] | None:
+    """The recorded mark, or None (none reserved, only reserved, or unreadable)."""
+    import json
+
+    try:
+        text = path.read_text().strip() if path is not None else ""
+        return json.loads(text) if text else None
+    except (OSError, ValueError):
+        return None

@@ -122,6 +122,22 @@ def seen_failing(run: Any) -> bool:
     return FAILED_TAG in _tags(run)
 
 
+def marked(run: Any) -> dict[str, str] | None:
+    """The status mark `hokusai run`/`resume` wrote in place when the run failed where no tag
+    could be written (a full disk); None otherwise (`pipeline.runs.liveness`)."""
+    from pipeline.runs.liveness import read_mark, status_mark
+
+    try:
+        from metaflow import get_metadata
+
+        kind, _, root = get_metadata().partition("@")
+    except Exception:  # noqa: BLE001 - the mark is a nicety
+        return None
+    if kind != "local":
+        return None
+    return read_mark(status_mark(str(Path(root) / ".metaflow"), FLOW_NAME, run.id))
+
+
 def killed(run: Any) -> bool:
     """Whether an unfinished run's process is gone (see `pipeline.runs.liveness`)."""
     from pipeline.runs.liveness import runtime_gone
@@ -224,7 +240,7 @@ def run_status(run: Any, steps: list[dict[str, Any]] | None = None) -> str:
     if run.successful:
         return SUCCESSFUL
     steps = step_rows(run) if steps is None else steps
-    if interrupted(run) or seen_failing(run) or any(s["status"] == FAILED for s in steps):
+    if interrupted(run) or seen_failing(run) or any(s["status"] == FAILED for s in steps) or marked(run):
         return FAILED
     return KILLED if any(s["status"] == KILLED for s in steps) or killed(run) else RUNNING
 
@@ -386,6 +402,8 @@ def failure(run: Any, steps: list[dict[str, Any]], project_dir: Path | None = No
     elif (full := full_disk([_datastore_root(run)])) is not None:
         kind, message = None, (f"the disk holding {full} is full (No space left on device): the task died "
                                "writing to it; free space there, then resume")
+    elif (mark := marked(run)) is not None:  # what `hokusai run` saw, written when no tag could be
+        kind, message = None, mark["reason"]
     elif ended:
         kind, message = None, ("the task process died without an error (a crash or a kill: out of memory, "
                                "a signal) " + ("in this step" if task else "before this step"))
@@ -499,6 +517,7 @@ def run_row(run: Any) -> dict[str, Any]:
         "deltaone_bps": delta.deltaone_bps if delta is not None else None,
         "gate_passed": delta.passed if delta is not None else None,
         "failed_step": next((s["name"] for s in steps or [] if s["status"] in (FAILED, KILLED)), None),
+        "reason": (marked(run) or {}).get("reason") if status == FAILED else None,
         "resumed_from": resumed_from(run),
         "tracking": _tracking_word(run) if status == SUCCESSFUL else None,
     }

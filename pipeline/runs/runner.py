@@ -229,13 +229,14 @@ def execute(
     ensure_user()  # before metaflow is imported: it reads the user name at import
     from metaflow import Runner
 
-    from pipeline.runs.liveness import runtime_tag
+    from pipeline.runs.liveness import record_mark, reserve_mark, runtime_tag, status_mark
 
     async def go() -> Any:
         with Runner(str(FLOW_FILE), show_output=False, pylint=False, cwd=str(project_dir),
                     env={**os.environ, **metaflow_env(project_dir, log_json)}) as runner:
             interrupted: list[int] = []
             started: list[Any] = []
+            mark = None
 
             def on_signal(signum: int) -> None:
                 interrupted.append(signum)
@@ -258,6 +259,8 @@ def execute(
                     executing.run.add_tag(runtime_tag(executing.command_obj.process.pid))
                 except Exception:  # noqa: BLE001 - the runtime already exited: its status says why
                     pass
+                mark = status_mark(str(project_dir / ".metaflow"), FLOW_NAME, executing.run.id)
+                reserve_mark(mark)
                 async for _, line in executing.stream_log("stdout"):
                     on_line(line)
                 await executing.wait()
@@ -271,11 +274,13 @@ def execute(
             if interrupted:
                 raise stopped_by(interrupted[0])
             if executing.status != "successful":
+                error = failure(executing.run, project_dir / ".metaflow")
                 try:  # seen ending: a task that died without recording its end is failed, not killed
                     executing.run.add_tag(FAILED_TAG)
-                except Exception:  # noqa: BLE001 - only the status wording is at stake
+                except Exception:  # noqa: BLE001 - a full disk: the mark, written in place, says it
                     pass
-                raise failure(executing.run, project_dir / ".metaflow")
+                record_mark(mark, "failed", error.message)
+                raise error
             return executing.run
 
     return asyncio.run(go())

@@ -194,12 +194,20 @@ def test_a_full_disk_is_named_and_the_run_resumes_once_space_is_freed(project_ru
     assert (f"the disk holding {project / '.metaflow'} is full (No space left on device); free space there, then "
             f"resume with: hokusai resume {run_id}") in message
     assert "Traceback" not in stderr
-    # the failure can't be recorded on a full disk: the run shows as stopped (killed), not running
-    assert row["status"] in ("failed", "killed") and row["failed_step"] is not None
+    # no tag can be written on a full disk; the status mark reserved at the start says it failed
+    assert (row["status"], row["failed_step"]) == ("failed", row["failed_step"] or "a step")
+    reason = message[message.index("Error: ") + len("Error: "):]  # the sentence `hokusai run` printed
+    assert row["reason"] == reason
+    listed = cli("runs", "--project", str(project), cwd=project)
+    assert f"failed at {row['failed_step']} (disk full)" in listed.stdout + listed.stderr
     doc = json.loads(cli("inspect", run_id, "--project", str(project), "--json", cwd=project).stdout)
     assert doc["failure"]["message"].startswith(f"the disk holding {project / '.metaflow'} is full")
 
-    filler.unlink()
+    filler.unlink()  # space back: the run is still listed as failed, with the reason
+    [row] = runs_json(project)
+    assert (row["status"], row["reason"]) == ("failed", reason)
+    doc = json.loads(cli("inspect", run_id, "--project", str(project), "--json", cwd=project).stdout)
+    assert doc["status"] == "failed" and doc["failure"]["message"] == reason
     resumed = cli("resume", run_id, "--project", str(project), "--json", cwd=project, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout)["attestation_hash"] == reference.data.attestation["attestationHash"]
