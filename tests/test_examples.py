@@ -78,7 +78,8 @@ KEY_LINES = {
         "│ 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 │ 180 │ 191.67 bps │ 50.00 bps │ 2738 bps │",
         "│ 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC │ 100 │ 241.67 bps │ 50.00 bps │ 3452 bps │",
         "│ 0x90F79bf6EB2c4f870365E785982E1f101E93b906 │ 69 │ 266.67 bps │ 100.00 bps │ 3810 bps │",
-        "│ 0x90F79bf6EB2c4f870365E785982E1f101E93b906 │ incomin │ 69/74 │ 0xe9f5f902…1fd06bf8 │ 266.67 │ 100.00 │ 3810 │",
+        "Contributors (exact_shapley); value, leave-one-out (LOO) and weight in bps",
+        "│ 0x90F79bf6EB2c4f870365E785982E1f101E93b906 │ incoming/pooled.pa │ 69/74 │ 0xe9f5…6bf8 │ 266.67 │ 100.00 │ 3810 │",
         "Candidate: trained on 369 rows, sha256 0x…",
     ],
     "regression": [

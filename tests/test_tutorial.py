@@ -44,6 +44,7 @@ VOLATILE = [
     (re.compile(r"(?<!\d)\d{16}(?!\d)"), "<run-id>"),  # Metaflow run ids
     (re.compile(r"\b[0-9a-f]{32}\b"), "<mlflow-id>"),
     (re.compile(r"(?<!\d)1\d{9}(?!\d)"), "<unix>"),  # deadlines and "now" in verify
+    (re.compile(r"(?<![\w.])\d+m\d\ds\b"), "<secs>"),  # a duration of a minute or more (a loaded machine)
     (re.compile(r"(?<![\w.])-?\d+(\.\d+)?s\b"), "<secs>"),  # step and run durations
     (re.compile(r"[━─═]+"), "─"),  # table rules: their length follows the columns' width
     (re.compile(r"\s+"), " "),
