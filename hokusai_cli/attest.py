@@ -127,6 +127,8 @@ DeadlineDaysOpt = Annotated[Optional[int], typer.Option("--deadline-days", min=1
 DeadlineOpt = Annotated[Optional[int], typer.Option("--deadline", metavar="UNIX", help="Absolute deadline (unix seconds, in the future); overrides --deadline-days.")]
 CommitmentOpt = Annotated[Optional[str], typer.Option("--baseline-commitment", help="bytes32 to use as baselineCommitment (must equal the model's on-chain head).")]
 ZeroCostOpt = Annotated[bool, typer.Option("--allow-zero-cost", help="Sign although no cost is configured (actualCostUsdMicro 0 turns the contract's budget check off).")]
+AllowDryRunOpt = Annotated[bool, typer.Option("--allow-dry-run", help="Accept evidence marked dryRun (signed with --force): without it the check dry_run fails.")]
+AllowGateFailedOpt = Annotated[bool, typer.Option("--allow-gate-failed", help="Accept evidence whose DeltaOne gate failed (gate.passed false, signed with --force): without it the check gate fails.")]
 
 
 def attestation_document(
@@ -283,7 +285,7 @@ def _from_run(project: Path, ref: str | None, network: str | None, chain_id: int
             f"--deadline {deadline} ({utc(deadline)}) is not in the future, so DeltaVerifier would revert "
             "SignatureExpired; give a later unix time, or use --deadline-days."
         )
-    cost = run_cost(settings, getattr(run.data, "task_cpu_seconds", None), f"Run {run.id}")
+    cost = run_cost(settings, getattr(run.data, "task_cpu_seconds", None), f"Run {run.pathspec}")
     return build_attestation(
         run.data.attestation["evidence"], run.data.attestation["attestationHash"],
         pipeline_run_id=run.pathspec,
@@ -304,9 +306,12 @@ def verify(
     expect_signer: Annotated[Optional[list[str]], typer.Option("--expect-signer", metavar="ADDR", help="An address that must be among the signers. Repeatable.")] = None,
     at: Annotated[Optional[int], typer.Option("--at", metavar="UNIX", help="Check the deadline as of this unix time (default: now).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON on stdout.")] = False,
+    allow_dry_run: AllowDryRunOpt = False,
+    allow_gate_failed: AllowGateFailedOpt = False,
 ) -> None:
-    """Recompute the evidence hash, idempotency key and digest, recover every signer, and check what
-    the contract would do (deadline, minImprovementBps, budget); exit 1 on any failed check.
+    """Recompute the evidence hash, idempotency key and digest, recover every signer, check that the
+    evidence is of a real run that passed its gate, and check what the contract would do (deadline,
+    minImprovementBps, budget); exit 1 on any failed check.
 
     Example: hokusai verify attestation.json --expect-signer 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC
     """
@@ -324,7 +329,8 @@ def verify(
         if at is not None and at < 0:
             raise InputError(f"--at {at} is before 1970; give a unix time in seconds.")
         doc = _load_attestation(file)
-    checks = verify_document(doc, expect_signer or [], now=int(time.time()) if at is None else at)
+    checks = verify_document(doc, expect_signer or [], now=int(time.time()) if at is None else at,
+                             allow_dry_run=allow_dry_run, allow_gate_failed=allow_gate_failed)
     passed = all(c.ok for c in checks)
     if as_json:
         typer.echo(json.dumps({"ok": passed, "checks": [c.__dict__ for c in checks]}, indent=2))

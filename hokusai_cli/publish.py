@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from hokusai_cli.attest import (
-    AttachOpt, ChainIdOpt, CommitmentOpt, ContractOpt, DeadlineDaysOpt, DeadlineOpt, FromOpt, KeyEnvOpt,
-    KeyFileOpt, NetworkOpt, ProjectOpt, RunArg, ZeroCostOpt, attestation_document,
+    AllowDryRunOpt, AllowGateFailedOpt, AttachOpt, ChainIdOpt, CommitmentOpt, ContractOpt, DeadlineDaysOpt,
+    DeadlineOpt, FromOpt, KeyEnvOpt, KeyFileOpt, NetworkOpt, ProjectOpt, RunArg, ZeroCostOpt, attestation_document,
 )
 from hokusai_cli.common import handled
 
@@ -36,14 +36,18 @@ def publish(
     baseline_commitment: CommitmentOpt = None,
     allow_zero_cost: ZeroCostOpt = False,
     force: Annotated[bool, typer.Option("--force", help="Publish an idempotency key already published to this queue, and sign what `attest` refuses without --force.")] = False,
+    allow_dry_run: AllowDryRunOpt = False,
+    allow_gate_failed: AllowGateFailedOpt = False,
 ) -> None:
-    """Sign the attestation of a run (or take a signed one with --from), check it, and LPUSH the relayer's
-    mint_request v1.0 message onto its Redis list; the message is printed on stdout.
+    """Sign the attestation of a run (or take a signed one with --from), check it as `verify` does (a
+    dry-run or a failed gate only with --allow-dry-run / --allow-gate-failed), and LPUSH the relayer's
+    mint_request v1.0 message onto its Redis list, once per idempotency key (a retry after a lost answer
+    finds the message on Redis and pushes nothing); the message on the queue is printed on stdout.
 
     Example: hokusai publish --sign-key-env ATTESTER_KEY --network sepolia --redis-url redis://127.0.0.1:6379/0
     """
     from hokusai_cli import render
-    from pipeline.attest.evidence import verify_document
+    from pipeline.attest.evidence import POLICY_OPTIONS, run_of, verify_document
     from pipeline.attest.publish import publish as push
     from pipeline.attest.relayer import mint_request
     from pipeline.config import STATE_DIR
@@ -60,21 +64,40 @@ def publish(
             deadline_days=deadline_days, deadline=deadline, baseline_commitment=baseline_commitment,
             allow_zero_cost=allow_zero_cost, force=force, now=now,
         )
-        for check in verify_document(doc, now=now):  # never raises: a malformed file fails a check
-            if not check.ok and not (force and check.name in FORCIBLE):
+        checks = verify_document(doc, now=now, allow_dry_run=allow_dry_run, allow_gate_failed=allow_gate_failed)
+        for check in checks:  # never raises: a malformed file fails a check
+            if check.ok or (force and check.name in FORCIBLE):
+                continue
+            option = POLICY_OPTIONS.get(check.name)
+            if option and check.detail.endswith(f"; pass {option} to accept it"):
                 raise AttestationError(
-                    f"The attestation fails the `hokusai verify` check {check.name} ({check.detail}), so it is "
-                    "not published; attest the run again."
+                    f"The attestation of {run_of(doc)} fails the `hokusai verify` check {check.name}: "
+                    f"{check.detail.removesuffix(f'; pass {option} to accept it')}, so it is not published; "
+                    f"pass {option} to publish it anyway."
                 )
+            raise AttestationError(
+                f"The attestation fails the `hokusai verify` check {check.name} ({check.detail}), so it is "
+                "not published; attest the run again."
+            )
         message = mint_request(doc)
         result = push(message, redis_url=redis_url, queue=queue, record_dir=project.resolve() / STATE_DIR,
                       force=force)
-    typer.echo(json.dumps(message, indent=2))
+    typer.echo(json.dumps(result.message, indent=2))
+    queued = result.message
+    if result.already_queued:
+        render.console().print(
+            f"mint_request {result.message_id} (idempotency key {result.idempotency_key}) was already pushed to "
+            f"{result.queue} on {result.redis} at {queued.get('timestamp')} by a publish this project had no record "
+            "of (its answer was lost, or it ran elsewhere), so nothing was pushed again; recorded in "
+            f".hokusai/published.jsonl; the list now holds {result.queue_length} message(s).",
+            soft_wrap=True, markup=False,
+        )
+        return
     again = " again" if result.republished else ""
     render.console().print(
         f"Published mint_request {result.message_id}{again} to {result.queue} on {result.redis}: eval "
-        f"{result.eval_id}, idempotency key {result.idempotency_key}, {len(message['contributors'])} "
-        f"contributor(s), {len(message['attester_signatures'])} signature(s), actualCostUsdMicro "
-        f"{message['evaluation']['actual_cost_usd_micro']}; the list now holds {result.queue_length} message(s).",
+        f"{result.eval_id}, idempotency key {result.idempotency_key}, {len(queued['contributors'])} "
+        f"contributor(s), {len(queued['attester_signatures'])} signature(s), actualCostUsdMicro "
+        f"{queued['evaluation']['actual_cost_usd_micro']}; the list now holds {result.queue_length} message(s).",
         soft_wrap=True, markup=False,
     )

@@ -161,15 +161,16 @@ def mint_message(
     unattributed = [c for c in evidence["contributors"] if not c["wallet"]]
     if unattributed:
         raise AttestationError(
-            f"{sum(c['rows'] for c in unattributed)} contributed rows carry no wallet, so the run "
-            "cannot be attested; run again with --contrib FILE:WALLET."
+            f"{sum(c['rows'] for c in unattributed)} contributed rows of run {pipeline_run_id} carry no wallet, "
+            "so the run cannot be attested; run again with --contrib FILE:WALLET."
         )
     primary = evidence["metrics"]["primary"]
     if not any(c["weightBps"] for c in evidence["contributors"]):
         raise AttestationError(
-            f"No contributor improved {primary} (every weightBps is 0: see evidence.contributors' valueBps and "
-            "delta.weightMethod), so there is nothing to pay and the run cannot be attested, even with --force: "
-            "DeltaVerifier needs weights summing to 10000 over contributors who improved the model."
+            f"No contributor of run {pipeline_run_id} improved {primary} (every weightBps is 0: see "
+            "evidence.contributors' valueBps and delta.weightMethod), so there is nothing to pay and the run "
+            "cannot be attested, even with --force: DeltaVerifier needs weights summing to 10000 over "
+            "contributors who improved the model."
         )
     return {
         "modelId": int(evidence["modelId"]),
@@ -230,6 +231,21 @@ def build_attestation(
     return doc
 
 
+#: What `run_of` names when an attestation does not say its run readably.
+UNNAMED_RUN = "(without a pipelineRunId)"
+
+
+def run_of(doc: Any) -> str:
+    """The run an attestation is of: its signed pipelineRunId (HokusaiEvaluationFlow/<id>), or
+    UNNAMED_RUN when the document does not say it readably."""
+    try:
+        run = doc["typedData"]["message"]["payload"]["pipelineRunId"]
+    except (KeyError, TypeError):
+        return UNNAMED_RUN
+    readable = isinstance(run, str) and run.strip() and run.isprintable() and len(run) <= 200
+    return run if readable else UNNAMED_RUN
+
+
 def sign_attestation(
     doc: dict[str, Any], keys: list[tuple[bytes, str]], attach: list[str], *, now: int, force: bool = False,
     allow_zero_cost: bool = False,
@@ -237,19 +253,24 @@ def sign_attestation(
     """`doc` with a signature per key (named by its source) and per attached signature, after
     every refusal a signer must hear: a dry-run or failed gate, a gain below the target's
     minImprovementBps or a cost over budget (all unless `force`), an expired deadline (always),
-    and a zero cost (unless `allow_zero_cost`)."""
+    and a zero cost (unless `allow_zero_cost`). Every refusal names the run (`run_of`)."""
     from pipeline.attest.cost import refuse_zero_cost
     from pipeline.attest.eip712 import add_signature, check_mint_request, sign
     from pipeline.attest.networks import refuse_expired, refuse_unpayable
+    from pipeline.errors import AttestationError
 
     if not keys and not attach:
         return doc
-    refuse_unfit_for_signing(doc["evidence"], force)
+    run = run_of(doc)
+    refuse_unfit_for_signing(doc["evidence"], force, run=run)
     typed = doc["typedData"]
     check_mint_request(typed)  # a malformed message is named before its fields are read
-    refuse_expired(typed, now)
-    refuse_unpayable(typed, force)
-    refuse_zero_cost(typed, allow_zero_cost)
+    try:  # what the contract would do with this run's request: the sentence names the run
+        refuse_expired(typed, now)
+        refuse_unpayable(typed, force)
+        refuse_zero_cost(typed, allow_zero_cost)
+    except AttestationError as exc:
+        raise AttestationError(f"Run {run}: {exc}") from None
     for key, source in keys:
         doc = add_signature(doc, sign(typed, key, source))
     for signature in attach:
@@ -257,27 +278,28 @@ def sign_attestation(
     return doc
 
 
-def refuse_unfit_for_signing(evidence: dict[str, Any], force: bool) -> None:
-    """A dry-run or a failed gate must not mint: signing it needs an explicit --force."""
+def refuse_unfit_for_signing(evidence: dict[str, Any], force: bool, *, run: str = UNNAMED_RUN) -> None:
+    """A dry-run or a failed gate must not mint: signing it needs an explicit --force. `run`
+    (a pathspec) is named in every sentence."""
     from pipeline.errors import AttestationError
 
     gate = evidence.get("gate") if isinstance(evidence, dict) else None
     if not isinstance(evidence, dict) or not isinstance(evidence.get("dryRun"), bool) \
             or not isinstance(gate, dict) or not isinstance(gate.get("passed"), bool):
         raise AttestationError(
-            "evidence.dryRun or evidence.gate.passed is missing or not true/false, so it is "
-            "unknown whether this run may be signed; attest from the run again."
+            f"evidence.dryRun or evidence.gate.passed is missing or not true/false, so it is "
+            f"unknown whether run {run} may be signed; attest from the run again."
         )
     if force:
         return
     if evidence["dryRun"]:
         raise AttestationError(
-            "This run is a dry-run and cannot be signed; attest a real `hokusai run`, or pass "
+            f"Run {run} is a dry-run and cannot be signed; attest a real `hokusai run`, or pass "
             "--force to sign it anyway (its evidence stays marked dryRun)."
         )
     if not evidence["gate"]["passed"]:
         raise AttestationError(
-            "This run failed the DeltaOne gate and cannot be signed; pass --force to sign it "
+            f"Run {run} failed the DeltaOne gate and cannot be signed; pass --force to sign it "
             "anyway (its evidence stays marked gate.passed = false)."
         )
 
@@ -309,11 +331,53 @@ def evidence_matches_message(doc: dict[str, Any]) -> tuple[bool, str]:
     return True, "message matches evidence (scores, samples, anchors, commitment, contributors)"
 
 
-def verify_document(doc: dict[str, Any], expect_signers: list[str] | tuple[str, ...] = (), *, now: int) -> list[Any]:
+#: The policy checks of `verify_document`, each with the option that accepts its failure.
+POLICY_OPTIONS = {"dry_run": "--allow-dry-run", "gate": "--allow-gate-failed"}
+
+
+def _refused_unless(name: str, why: str, allow: bool) -> tuple[bool, str]:
+    option = POLICY_OPTIONS[name]
+    return (True, f"{why}, accepted with {option}") if allow else (False, f"{why}; pass {option} to accept it")
+
+
+def dry_run_check(doc: Any, allow: bool = False) -> tuple[bool, str]:
+    """Is the evidence from a real run? A dry-run fails unless `allow` (--allow-dry-run)."""
+    from pipeline.attest.eip712 import json_kind
+
+    dry_run = doc["evidence"].get("dryRun")
+    if not isinstance(dry_run, bool):
+        return False, f"evidence.dryRun is {json_kind(dry_run)}, not true/false; attest from the run again"
+    if not dry_run:
+        return True, "dryRun false: the evidence is of a real run"
+    return _refused_unless("dry_run", "the evidence is of a dry-run (dryRun true)", allow)
+
+
+def gate_check(doc: Any, allow: bool = False) -> tuple[bool, str]:
+    """Did the run pass its DeltaOne gate? A failed gate fails unless `allow` (--allow-gate-failed)."""
+    from pipeline.attest.eip712 import json_kind
+
+    gate = doc["evidence"].get("gate")
+    passed = gate.get("passed") if isinstance(gate, dict) else None
+    if not isinstance(passed, bool):
+        return False, f"evidence.gate.passed is {json_kind(passed)}, not true/false; attest from the run again"
+    if passed:
+        return True, "gate.passed true: the run passed the DeltaOne gate"
+    conditions = gate.get("conditions") if isinstance(gate.get("conditions"), list) else []
+    failed = ", ".join(f"{c.get('name')} {c.get('value')} (threshold {c.get('threshold')})" for c in conditions
+                       if isinstance(c, dict) and c.get("passed") is False)
+    return _refused_unless("gate", f"gate.passed is false, the DeltaOne gate failed{f' on {failed}' if failed else ''}",
+                           allow)
+
+
+def verify_document(
+    doc: dict[str, Any], expect_signers: list[str] | tuple[str, ...] = (), *, now: int, allow_dry_run: bool = False,
+    allow_gate_failed: bool = False,
+) -> list[Any]:
     """Every check `hokusai verify` runs, in order: the hashes, digest and signatures
-    (`verify_attestation`), whether the message says what the evidence says, and what the
-    contract would do with it at `now`: the deadline, the target's minImprovementBps, the
-    budget, and whether the recorded cost explains `actualCostUsdMicro`.
+    (`verify_attestation`), whether the message says what the evidence says, whether the
+    evidence is of a real run (`dry_run`) that passed its gate (`gate`): each fails unless
+    allowed, and what the contract would do with it at `now`: the deadline, the target's
+    minImprovementBps, the budget, and whether the recorded cost explains `actualCostUsdMicro`.
 
     Never raises on a malformed document: what cannot be recomputed is a failed check."""
     from pipeline.attest.cost import cost_check
@@ -331,7 +395,11 @@ def verify_document(doc: dict[str, Any], expect_signers: list[str] | tuple[str, 
 
     typed = doc.get("typedData") if isinstance(doc, dict) else None
     names = [c.name for c in checks]
-    checks.insert(names.index("digest") + 1, run("evidence_message", lambda: evidence_matches_message(doc)))
+    checks[names.index("digest") + 1:names.index("digest") + 1] = [
+        run("evidence_message", lambda: evidence_matches_message(doc)),
+        run("dry_run", lambda: dry_run_check(doc, allow_dry_run)),
+        run("gate", lambda: gate_check(doc, allow_gate_failed)),
+    ]
     at = [c.name for c in checks].index("contract_rules") + 1
     checks[at:at] = [
         run("deadline", lambda: deadline_check(typed, now)),

@@ -2,15 +2,19 @@
 the Redis list `hokusai:mint_requests` and turns into a `DeltaVerifier.submitMintRequest`.
 
 Its JSON Schema and golden example are `mint_request.consumer.v1.schema.json` and
-`mint_request.v1.example.json` (kept in tests/vectors/). Every on-chain field is taken from the
-signed EIP-712 message of an attestation, so the relayer rebuilds exactly the digest the
-attesters signed (`typed_data_from_message` is that rebuild); the `evaluation` statistics come
-from the evidence. `check_message` enforces the schema's rules with one sentence per problem."""
+`mint_request.v1.example.json` (kept in tests/vectors/; the schema also in `pipeline/schemas/`,
+the one definition `check_message` validates against with jsonschema). Every on-chain field is
+taken from the signed EIP-712 message of an attestation, so the relayer rebuilds exactly the
+digest the attesters signed (`typed_data_from_message` is that rebuild); the `evaluation`
+statistics come from the evidence. `check_message` reports the first schema error as one
+sentence naming the field."""
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping
 
 from pipeline.errors import AttestationError
@@ -22,11 +26,9 @@ QUEUE = "hokusai:mint_requests"
 PROCESSING_QUEUE = "hokusai:mint_requests:processing"
 STATISTICAL_METHOD = "bootstrap_ci"
 MAX_SIGNATURES = 8
-
-_HASH = re.compile(r"0x[0-9a-f]{64}")
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-_SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
-_UINT_TEXT = re.compile(r"[1-9][0-9]*")
+#: The consumer schema, a byte-for-byte copy of tests/vectors/mint_request.consumer.v1.schema.json
+#: (the relayer's own file), shipped in the package so an installed hokusai checks against it.
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "mint_request.consumer.v1.schema.json"
 
 
 @dataclass(frozen=True)
@@ -181,115 +183,117 @@ def typed_data_from_message(message: Mapping[str, Any], *, chain_id: int, verify
     })
 
 
-# --- the consumer schema's rules, one sentence each ---------------------------------------
+# --- the consumer schema, checked with jsonschema; one sentence per problem -----------------
 
 _FIX = "rebuild it with `hokusai attest --format mint-request`"
-_REQUIRED = ("message_type", "schema_version", "message_id", "timestamp", "model_id", "model_id_uint", "eval_id",
-             "benchmark_spec_id", "dataset_hash", "attestation_hash", "idempotency_key", "baseline_commitment",
-             "candidate_commitment", "attester_signatures", "totalSamples", "deadline", "evaluation", "contributors")
-_OPTIONAL = ("_retryCount",)
-_EVALUATION_REQUIRED = ("metric_name", "metric_family", "baseline_score_bps", "new_score_bps",
-                        "max_cost_usd_micro", "actual_cost_usd_micro")
-_EVALUATION_OPTIONAL = ("sample_size_baseline", "sample_size_candidate", "ci_low_bps", "ci_high_bps", "p_value",
-                        "effect_size_bps", "statistical_method", "statistical_reason")
+_HASHES = ("dataset_hash", "attestation_hash", "idempotency_key", "baseline_commitment", "candidate_commitment")
+_TEXTS = ("message_id", "model_id", "eval_id", "benchmark_spec_id", "metric_name", "metric_family")
+_BPS = ("baseline_score_bps", "new_score_bps", "ci_low_bps", "ci_high_bps", "effect_size_bps")
+_COUNTS = ("max_cost_usd_micro", "actual_cost_usd_micro", "sample_size_baseline", "sample_size_candidate")
 
 
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    """A draft 2020-12 validator of the vendored schema, formats (date-time) checked."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-def _text(value: Any) -> bool:
-    return isinstance(value, str) and len(value) >= 1
+def _where(path: Any) -> str:
+    out = "mint_request"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _count(value: Any) -> Any:
+    return len(value) if isinstance(value, list) else "no list of"
+
+
+def _sentence(error: Any, msg: Mapping[str, Any]) -> str:
+    """One sentence for a jsonschema error of a mint_request: the field, what it holds, the fix."""
+    path = list(error.absolute_path)
+    where, value, kind = _where(path), error.instance, error.validator
+    field = next((p for p in reversed(path) if isinstance(p, str)), None)
+    in_contributor = len(path) >= 2 and path[0] == "contributors"
+    if kind == "required":
+        missing = next(name for name in error.validator_value if name not in value)
+        return f"{where}.{missing} is missing; {_FIX}."
+    if kind == "additionalProperties":
+        extra = sorted(name for name in value if name not in error.schema.get("properties", {}))[0]
+        whose = {(): "mint_request v1.0", ("evaluation",): "the evaluation"}.get(tuple(path), "a contributor")
+        return f"{where}.{extra} is not a field of {whose}; remove it."
+    if len(path) == 1 and field in ("message_type", "schema_version"):
+        return (f"mint_request.message_type/schema_version is {msg.get('message_type')!r}/"
+                f"{msg.get('schema_version')!r}; it must be {MESSAGE_TYPE!r}/{SCHEMA_VERSION!r}.")
+    if field == "timestamp":
+        return f"{where} is {_show(value)}; give an RFC 3339 date-time, e.g. 2026-05-05T12:00:00.000000+00:00."
+    if field in _TEXTS:
+        return f"{where} is {_show(value)}; give non-empty text."
+    if field == "model_id_uint":
+        return (f"{where} is {_show(value)}, and the relayer needs a positive decimal string; set [model] id to 1 "
+                "or more and run again.")
+    if field in _HASHES:
+        return f"{where} is not lowercase 0x + 64 hex; {_FIX}."
+    if field == "attester_signatures":
+        if len(path) == 1:
+            least, most = error.schema.get("minItems", 1), error.schema.get("maxItems", MAX_SIGNATURES)
+            return f"{where} holds {_count(value)} signatures; give from {least} to {most}."
+        return f"{where} is not 0x + 130 hex digits; {_FIX}."
+    if field in ("totalSamples", "deadline"):
+        return f"{where} is {_show(value)}; give an integer of {error.schema.get('minimum', 1)} or more."
+    if path == ["evaluation"]:
+        return f"{where} is not an object; {_FIX}."
+    if field in _BPS:
+        low, high = error.schema.get("minimum", 0), error.schema.get("maximum", 10000)
+        return f"{where} is {_show(value)}; give an integer from {low} to {high} basis points."
+    if field in _COUNTS:
+        return f"{where} is {_show(value)}; give a non-negative integer."
+    if field == "p_value":
+        return f"{where} is {_show(value)}; give a number from 0 to 1, or null."
+    if field in ("statistical_method", "statistical_reason"):
+        return f"{where} is not text of at most {error.schema.get('maxLength')} characters; shorten it."
+    if path == ["contributors"]:
+        least, most = error.schema.get("minItems", 1), error.schema.get("maxItems", 100)
+        return f"{where} holds {_count(value)} entries; give from {least} to {most} contributors."
+    if in_contributor and len(path) == 2:
+        return f"{where} is not an object of wallet_address and weight_bps; {_FIX}."
+    if in_contributor and field == "wallet_address":
+        return f"{where} is not 0x + 40 hex digits; {_FIX}."
+    if in_contributor and field == "weight_bps":
+        low, high = error.schema.get("minimum", 1), error.schema.get("maximum", 10000)
+        return (f"{where} is {_show(value)}, and the relayer needs {low} to {high}; leave a contributor credited 0 "
+                "out of the request.")
+    if kind == "enum":
+        return f"{where} is {_show(value)}; it must be one of {', '.join(map(str, error.validator_value))}."
+    if kind in ("minimum", "maximum"):
+        bound = "at least" if kind == "minimum" else "at most"
+        return f"{where} is {_show(value)}; it must be {bound} {error.validator_value}."
+    if kind == "minLength":
+        return f"{where} is {_show(value)}; give non-empty text."
+    if kind == "type":
+        rule = error.validator_value
+        kinds = " or ".join(rule) if isinstance(rule, list) else rule
+        return f"{where} is {_show(value)}, not {kinds}; {_FIX}."
+    return f"{where}: {error.message}; {_FIX}."
 
 
 def message_problem(msg: Any) -> str | None:
-    """The first way `msg` breaks `mint_request.consumer.v1.schema.json`, as one sentence, or None."""
+    """The first way `msg` breaks `mint_request.consumer.v1.schema.json` (validated with
+    jsonschema against the copy in pipeline/schemas/), as one sentence, or None."""
+    import jsonschema
+
     if not isinstance(msg, Mapping):
         return f"the mint_request is not a JSON object; {_FIX}."
-    for name in _REQUIRED:
-        if name not in msg:
-            return f"mint_request.{name} is missing; {_FIX}."
-    extra = sorted(set(msg) - set(_REQUIRED) - set(_OPTIONAL))
-    if extra:
-        return f"mint_request.{extra[0]} is not a field of mint_request v1.0; remove it."
-    if msg["message_type"] != MESSAGE_TYPE or msg["schema_version"] != SCHEMA_VERSION:
-        return (f"mint_request.message_type/schema_version is {msg['message_type']!r}/{msg['schema_version']!r}; "
-                f"it must be {MESSAGE_TYPE!r}/{SCHEMA_VERSION!r}.")
-    for name in ("message_id", "timestamp", "model_id", "eval_id", "benchmark_spec_id"):
-        if not _text(msg[name]):
-            return f"mint_request.{name} is {msg[name]!r}; give non-empty text."
-    if not (isinstance(msg["model_id_uint"], str) and _UINT_TEXT.fullmatch(msg["model_id_uint"])):
-        return (f"mint_request.model_id_uint is {msg['model_id_uint']!r}, and the relayer needs a positive "
-                "decimal string; set [model] id to 1 or more and run again.")
-    for name in ("dataset_hash", "attestation_hash", "idempotency_key", "baseline_commitment", "candidate_commitment"):
-        if not (isinstance(msg[name], str) and _HASH.fullmatch(msg[name])):
-            return f"mint_request.{name} is not lowercase 0x + 64 hex; {_FIX}."
-    signatures = msg["attester_signatures"]
-    if not isinstance(signatures, list) or not 1 <= len(signatures) <= MAX_SIGNATURES:
-        count = len(signatures) if isinstance(signatures, list) else "no list of"
-        return f"mint_request.attester_signatures holds {count} signatures; give from 1 to {MAX_SIGNATURES}."
-    for i, sig in enumerate(signatures):
-        if not (isinstance(sig, str) and _SIGNATURE.fullmatch(sig)):
-            return f"mint_request.attester_signatures[{i}] is not 0x + 130 hex digits; {_FIX}."
-    for name in ("totalSamples", "deadline"):
-        if not (_int(msg[name]) and msg[name] >= 1):
-            return f"mint_request.{name} is {msg[name]!r}; give an integer of 1 or more."
-    problem = _evaluation_problem(msg["evaluation"])
-    if problem:
-        return problem
-    contributors = msg["contributors"]
-    if not isinstance(contributors, list) or not 1 <= len(contributors) <= 100:
-        count = len(contributors) if isinstance(contributors, list) else "no list of"
-        return f"mint_request.contributors holds {count} entries; give from 1 to 100 contributors."
-    for i, c in enumerate(contributors):
-        where = f"mint_request.contributors[{i}]"
-        if not isinstance(c, Mapping) or set(c) - {"wallet_address", "weight_bps", "submissionId",
-                                                    "contributionBatchId", "contributorId", "recipientKind"}:
-            return f"{where} is not an object of wallet_address and weight_bps; {_FIX}."
-        if not (isinstance(c.get("wallet_address"), str) and _ADDRESS.fullmatch(c["wallet_address"])):
-            return f"{where}.wallet_address is not 0x + 40 hex digits; {_FIX}."
-        if not (_int(c.get("weight_bps")) and 1 <= c["weight_bps"] <= 10000):
-            return (f"{where}.weight_bps is {c.get('weight_bps')!r}, and the relayer needs 1 to 10000; "
-                    "leave a contributor credited 0 out of the request.")
-    return None
-
-
-def _evaluation_problem(evaluation: Any) -> str | None:
-    where = "mint_request.evaluation"
-    if not isinstance(evaluation, Mapping):
-        return f"{where} is not an object; {_FIX}."
-    for name in _EVALUATION_REQUIRED:
-        if name not in evaluation:
-            return f"{where}.{name} is missing; {_FIX}."
-    extra = sorted(set(evaluation) - set(_EVALUATION_REQUIRED) - set(_EVALUATION_OPTIONAL))
-    if extra:
-        return f"{where}.{extra[0]} is not a field of the evaluation; remove it."
-    for name in ("metric_name", "metric_family"):
-        if not _text(evaluation[name]):
-            return f"{where}.{name} is {evaluation[name]!r}; give non-empty text."
-    bounded = {"baseline_score_bps": False, "new_score_bps": False, "ci_low_bps": True, "ci_high_bps": True,
-               "effect_size_bps": True}
-    for name, nullable in bounded.items():
-        value = evaluation.get(name)
-        if value is None and (nullable or name not in evaluation):
-            continue
-        if not (_int(value) and 0 <= value <= 10000):
-            return f"{where}.{name} is {value!r}; give an integer from 0 to 10000 basis points."
-    for name in ("max_cost_usd_micro", "actual_cost_usd_micro", "sample_size_baseline", "sample_size_candidate"):
-        value = evaluation.get(name)
-        if value is None and name.startswith("sample_size"):
-            continue
-        if not (_int(value) and value >= 0):
-            return f"{where}.{name} is {value!r}; give a non-negative integer."
-    p_value = evaluation.get("p_value")
-    if p_value is not None and not (isinstance(p_value, (int, float)) and not isinstance(p_value, bool)
-                                    and 0 <= p_value <= 1):
-        return f"{where}.p_value is {p_value!r}; give a number from 0 to 1, or null."
-    for name, most in (("statistical_method", 128), ("statistical_reason", 1024)):
-        value = evaluation.get(name)
-        if value is not None and not (isinstance(value, str) and len(value) <= most):
-            return f"{where}.{name} is not text of at most {most} characters; shorten it."
-    return None
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(msg))
+    return None if error is None else _sentence(error, msg)
 
 
 def check_message(msg: Any) -> None:

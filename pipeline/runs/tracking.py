@@ -4,14 +4,17 @@ the evidence, the manifest and the attribution report) so it can be found and ch
 
 Tracking never costs the evaluation: a server that is down or errors fails within seconds
 (short timeout, one retry), the failure is recorded in the `tracking` artifact, and
-`hokusai track RUN` logs the run later. One pipeline run has at most one MLflow run: logging
-looks for the run tagged with its pathspec first."""
+`hokusai track RUN` logs the run later. One evaluation has exactly one MLflow run: logging
+looks for the runs tagged with its pathspec (and, in a resumed run, with the pathspecs of the
+runs it resumed) first, reuses a finished one, completes one an interrupted logging left
+behind (a SIGKILL, a tracking server that died mid-way), and closes any other left RUNNING as
+FAILED, saying so."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,9 +168,21 @@ def log_evaluation(
     training_data: Any = None,
     target: str | None = None,
     datasets: list[tuple[str, Any, str]] | None = None,
+    origins: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """One MLflow run with everything given, or the existing run tagged with the same
-    pathspec (so logging twice never makes a second run); returns its ids, URI and UI URL."""
+    """The one MLflow run of an evaluation, with everything given; returns its ids, URI, UI
+    URL, whether it was there already (`existing`), the status of the partial run it
+    completed (`completed`: "RUNNING"/"FAILED"/…, else None), the runs it closed as FAILED
+    (`closed`) and a sentence for each (`notes`).
+
+    The runs tagged with `tags[PATHSPEC_TAG]` or one of `origins` (the pathspecs of the runs a
+    resumed run continues, nearest first) are looked up first. Those carrying the same
+    attestation hash record this evaluation: a FINISHED one is reused, else the newest
+    partial one (left RUNNING by a killed logging, or FAILED) is completed with what it lacks
+    (metrics, params, datasets and models it has are not logged twice; the artifacts are
+    written again), so logging twice never makes a second run. Any other run of them left
+    RUNNING is closed as FAILED. A run found through an origin is re-tagged with this run's
+    pathspec (`hokusai.resumed_from` keeps the one it had)."""
     for key, value in FAST_FAIL_ENV.items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -176,18 +191,64 @@ def log_evaluation(
     prepare_store(tracking_uri)
     with store_lock(tracking_uri):
         mlflow.set_tracking_uri(tracking_uri)
+        client = mlflow.MlflowClient()
         exp = _experiment(mlflow, tracking_uri, experiment)
         pathspec = tags[PATHSPEC_TAG]
-        found = mlflow.MlflowClient().search_runs(
-            [exp.experiment_id], filter_string=f"tags.`{PATHSPEC_TAG}` = '{pathspec}' and attributes.status = 'FINISHED'",
-            max_results=1)
-        if found:
-            run_id = found[0].info.run_id
+        found = [r for p in dict.fromkeys([pathspec, *origins]) for r in client.search_runs(
+            [exp.experiment_id], filter_string=f"tags.`{PATHSPEC_TAG}` = '{p}'", max_results=1000)]
+        same = [r for r in found if r.data.tags.get(HASH_TAG) == tags.get(HASH_TAG)]
+        finished = [r for r in same if r.info.status == "FINISHED"]
+        kept = finished[0] if finished else max(same, key=lambda r: r.info.start_time or 0, default=None)
+        notes, closed = [], []
+        for run in found:
+            if run is not kept and run.info.status in OPEN_STATUSES:
+                notes.append(_close(client, run, kept, run in same))
+                closed.append(run.info.run_id)
+        completed = kept.info.status if kept is not None and kept.info.status != "FINISHED" else None
+        if kept is not None and completed is None:
+            run_id = kept.info.run_id
+            _retag(client, kept, tags)
         else:
             run_id = _log(mlflow, exp.experiment_id, run_name, tags, params, metrics, artifacts, models or {},
-                          training_data, target, datasets or [])
+                          training_data, target, datasets or [], partial=kept)
+        if completed is not None:
+            notes.insert(0, f"MLflow run {run_id} had been left {completed} by an interrupted logging of "
+                            f"{kept.data.tags[PATHSPEC_TAG]}; it was completed, so the evaluation has one MLflow run.")
     return {"run_id": run_id, "experiment_id": exp.experiment_id, "tracking_uri": tracking_uri,
-            "ui_url": ui_url(tracking_uri, exp.experiment_id, run_id), "existing": bool(found)}
+            "ui_url": ui_url(tracking_uri, exp.experiment_id, run_id), "existing": bool(finished),
+            "completed": completed, "closed": closed, "notes": notes}
+
+
+#: Tag holding the attestation hash: runs of one evaluation carry the same.
+HASH_TAG = "hokusai.attestation_hash"
+#: Tag naming the pathspec a run was logged under before a resumed run completed it.
+RESUMED_FROM_TAG = "hokusai.resumed_from"
+#: Tag on a run closed as FAILED, with the sentence saying why.
+CLOSED_TAG = "hokusai.closed"
+#: MLflow statuses of a run whose logging has not ended.
+OPEN_STATUSES = ("RUNNING", "SCHEDULED")
+
+
+def _close(client: Any, run: Any, kept: Any, same: bool) -> str:
+    """Close `run`, left RUNNING by an interrupted logging, as FAILED; the sentence why."""
+    from mlflow.entities import RunStatus
+
+    why = (f"MLflow run {kept.info.run_id} records the same evaluation" if same and kept is not None
+           else f"it records another evaluation (attestation {run.data.tags.get(HASH_TAG, 'unknown')})")
+    note = (f"MLflow run {run.info.run_id} had been left {run.info.status} by an interrupted logging of "
+            f"{run.data.tags.get(PATHSPEC_TAG)}; it was closed as FAILED: {why}.")
+    client.set_tag(run.info.run_id, CLOSED_TAG, note)
+    client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+    return note
+
+
+def _retag(client: Any, run: Any, tags: dict[str, str]) -> None:
+    """A run found through a resumed run's origin now names the run that completed it."""
+    old = run.data.tags.get(PATHSPEC_TAG)
+    if old != tags[PATHSPEC_TAG]:
+        client.set_tag(run.info.run_id, RESUMED_FROM_TAG, old)
+        for key, value in tags.items():
+            client.set_tag(run.info.run_id, key, value)
 
 
 def _experiment(mlflow: Any, tracking_uri: str, name: str) -> Any:
@@ -204,27 +265,41 @@ def _experiment(mlflow: Any, tracking_uri: str, name: str) -> Any:
 
 def _log(mlflow: Any, experiment_id: str, run_name: str, tags: dict[str, str], params: dict[str, Any],
          metrics: dict[str, float], artifacts: dict[str, bytes], models: dict[str, Any], training_data: Any,
-         target: str | None, datasets: list[tuple[str, Any, str]]) -> str:
+         target: str | None, datasets: list[tuple[str, Any, str]], partial: Any = None) -> str:
     """The MLflow run, written through the client: the fluent `start_run` would also probe
-    for notebooks and git (IPython alone is a 0.5 s import), for tags no one reads here."""
+    for notebooks and git (IPython alone is a 0.5 s import), for tags no one reads here.
+    With `partial` (a run an interrupted logging left behind) that run is completed: only
+    the metrics, params, datasets and models it lacks are logged (a model whose logging
+    never finished is deleted first), the tags and artifacts are written again."""
     import getpass
     import time
 
     from mlflow.entities import Metric, Param, RunStatus
 
     client = mlflow.MlflowClient()
-    run_id = client.create_run(experiment_id, run_name=run_name, tags={
-        "mlflow.user": os.environ.get("METAFLOW_USER") or getpass.getuser(), "mlflow.source.type": "JOB",
-        "mlflow.source.name": "hokusai", **tags}).info.run_id
+    have: dict[str, set] = {"metrics": set(), "params": set(), "inputs": set(), "models": set()}
+    if partial is None:
+        run_id = client.create_run(experiment_id, run_name=run_name, tags={
+            "mlflow.user": os.environ.get("METAFLOW_USER") or getpass.getuser(), "mlflow.source.type": "JOB",
+            "mlflow.source.name": "hokusai", **tags}).info.run_id
+    else:
+        run_id = partial.info.run_id
+        have = {"metrics": set(partial.data.metrics), "params": set(partial.data.params),
+                "inputs": {(d.dataset.name, d.dataset.digest) for d in partial.inputs.dataset_inputs},
+                "models": _finished_models(client, experiment_id, run_id)}
+        client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING), name=run_name)
+        _retag(client, partial, tags)
     try:
         now = int(time.time() * 1000)
-        client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-                         params=[Param(k, str(v)) for k, v in params.items()])
+        client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()
+                                          if k not in have["metrics"]],
+                         params=[Param(k, str(v)) for k, v in params.items() if k not in have["params"]])
         inputs = []
         if training_data is not None:
             inputs.append(_dataset_input(training_data, "training_data", target, None, "training"))
         for name, frame, digest in datasets:  # each contribution, its content hash as the digest
             inputs.append(_dataset_input(frame, name, target, digest, "contribution"))
+        inputs = [i for i in inputs if (i.dataset.name, i.dataset.digest) not in have["inputs"]]
         if inputs:
             client.log_inputs(run_id, datasets=inputs)
         with tempfile.TemporaryDirectory() as tmp:
@@ -234,7 +309,8 @@ def _log(mlflow: Any, experiment_id: str, run_name: str, tags: dict[str, str], p
         features = [c for c in (training_data.columns if training_data is not None else []) if c != target]
         mlflow.set_experiment(experiment_id=experiment_id)  # where Model.log puts a logged model
         for name, model in models.items():
-            _log_model(run_id, name, model, training_data[features].head(5) if features else None)
+            if name not in have["models"]:
+                _log_model(run_id, name, model, training_data[features].head(5) if features else None)
     except BaseException:
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
         raise
@@ -242,27 +318,73 @@ def _log(mlflow: Any, experiment_id: str, run_name: str, tags: dict[str, str], p
     return run_id
 
 
+def _finished_models(client: Any, experiment_id: str, run_id: str) -> set[str]:
+    """The names of the run's logged models whose logging finished (READY); the others (a
+    logging killed mid-way leaves one PENDING) are deleted, to be logged again."""
+    names, token = set(), None
+    while True:
+        page = client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'",
+                                           page_token=token)
+        for model in page:
+            if str(model.status) == "READY":
+                names.add(model.name)
+            else:
+                client.delete_logged_model(model.model_id)
+        token = page.token
+        if not token:
+            return names
+
+
 #: MLflow column types by numpy dtype kind (what `mlflow.data.from_pandas` would infer).
 _COLUMN_TYPES = {"f": "double", "i": "long", "u": "long", "b": "boolean", "M": "datetime"}
+#: The longest dataset schema MLflow accepts (`mlflow.utils.validation.MAX_DATASET_SCHEMA_SIZE`):
+#: ~19,000 columns of MLflow's column specs.
+MAX_SCHEMA_CHARS = 1048575
+#: Columns a summarised schema lists in full.
+SUMMARY_COLUMNS = 100
+#: The key of a summarised schema (in place of MLflow's `mlflow_colspec`).
+SUMMARY_KEY = "hokusai_schema_summary"
+
+
+def dataset_schema(frame: Any) -> str:
+    """A dataset's schema JSON for MLflow: `{"mlflow_colspec": [...]}`, every column's MLflow
+    type, name and whether it is required (no missing value), from the dtypes.
+    `mlflow.data.from_pandas` infers the same by looking at every cell in Python (86 s for
+    1M rows x 32 columns); this takes milliseconds.
+
+    A table too wide for MLflow (the JSON over MAX_SCHEMA_CHARS, ~19,000 columns) gets a
+    summary instead, `{"hokusai_schema_summary": {"columns": the column count, "types":
+    {MLflow type: count}, "first_columns": the first SUMMARY_COLUMNS column specs,
+    "schema_sha256": sha256 of the full schema JSON}}`: the full JSON is what this returns
+    for a narrower table, so it can be rebuilt from the table and checked against the hash."""
+    import hashlib
+    import json
+    from collections import Counter
+
+    missing = frame.isna().any()
+    columns = [{"type": _COLUMN_TYPES.get(dtype.kind, "string"), "name": str(column),
+                "required": not bool(missing.iloc[i])} for i, (column, dtype) in enumerate(frame.dtypes.items())]
+    full = json.dumps({"mlflow_colspec": columns})
+    if len(full) <= MAX_SCHEMA_CHARS:
+        return full
+    return json.dumps({SUMMARY_KEY: {
+        "columns": len(columns), "types": dict(sorted(Counter(c["type"] for c in columns).items())),
+        "first_columns": columns[:SUMMARY_COLUMNS], "schema_sha256": hashlib.sha256(full.encode()).hexdigest()}})
 
 
 def _dataset_input(frame: Any, name: str, target: str | None, digest: str | None, context: str) -> Any:
-    """An MLflow dataset input for `frame`: the schema from its dtypes and the profile from
-    its shape. `mlflow.data.from_pandas` infers the same schema by looking at every cell in
-    Python (86 s for 1M rows x 32 columns); this takes milliseconds."""
+    """An MLflow dataset input for `frame`: the schema from its dtypes (`dataset_schema`)
+    and the profile from its shape."""
     import json
 
     from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.entities import Dataset, DatasetInput, InputTag
-    from mlflow.types import ColSpec, Schema
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-    columns = [ColSpec(_COLUMN_TYPES.get(dtype.kind, "string"), str(column), required=not frame[column].hasnans)
-               for column, dtype in frame.dtypes.items()]
     source = CodeDatasetSource(tags={})
     dataset = Dataset(
         name=name, digest=digest or _frame_digest(frame), source_type=source._get_source_type(),
-        source=source.to_json(), schema=json.dumps({"mlflow_colspec": Schema(columns).to_dict()}),
+        source=source.to_json(), schema=dataset_schema(frame),
         profile=json.dumps({"num_rows": len(frame), "num_elements": int(frame.size)}),
     )
     return DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]
@@ -347,6 +469,7 @@ def log_run(
         metrics |= {f"baseline_{m.metric}": m.baseline, f"candidate_{m.metric}": m.candidate,
                     f"delta_{m.metric}_bps": m.delta_bps}
     report = attribution_report_artifact(project_dir, pathspec)
+    origins = resumed_from(project_dir, pathspec)
     try:
         tracking = log_evaluation(
             tracking_uri=uri,
@@ -355,7 +478,7 @@ def log_run(
             tags={PATHSPEC_TAG: pathspec, "hokusai.dry_run": str(dry_run).lower(),
                   "hokusai.model_id": str(settings.model.id),
                   "hokusai.gate": "passed" if delta.passed else "failed",
-                  "hokusai.attestation_hash": attestation["attestationHash"]},
+                  HASH_TAG: attestation["attestationHash"]},
             params={"model_id": settings.model.id, "estimator": baseline_info.estimator,
                     "baseline_source": baseline_info.source, "seed": settings.evaluation.seed,
                     "primary_metric": delta.primary_metric,
@@ -369,14 +492,43 @@ def log_run(
             training_data=training_data.drop(columns=[ORIGIN], errors="ignore"),
             target=settings.model.target,
             datasets=contribution_datasets(training_data, manifest),
+            origins=origins,
         )
     except Exception as exc:  # noqa: BLE001 - whatever the tracker says, the evaluation stands
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
         get_logger().warning("mlflow.failed", reason=reason, tracking_uri=uri)
         return {"status": "failed", "reason": reason, "tracking_uri": uri, "run_id": None, "experiment_id": None,
                 "ui_url": None}
-    get_logger().info("mlflow.logged", **tracking)
+    for note in tracking["notes"]:
+        get_logger().warning("mlflow.partial_run", note=note)
+    get_logger().info("mlflow.logged", **{k: v for k, v in tracking.items() if k != "notes"})
     return {"status": "logged", **tracking}
+
+
+def resumed_from(project_dir: Path, pathspec: str, limit: int = 100) -> list[str]:
+    """The pathspecs of the runs `pathspec` resumed, nearest first (a resume of a resume
+    gives two), from the `origin-run-id` Metaflow records on the `start` task of a resumed
+    run; [] for a run that resumed nothing or cannot be read (only the run's own pathspec is
+    then looked up in MLflow)."""
+    from pipeline.logs import get_logger
+
+    origins: list[str] = []
+    try:
+        from metaflow import Run, metadata, namespace
+
+        metadata(f"local@{Path(project_dir).resolve()}")  # as runner.use_project: a run's metadata is local
+        namespace(None)
+        flow, run_id = pathspec.split("/")[:2]
+        while len(origins) < limit:
+            origin = Run(f"{flow}/{run_id}")["start"].task.metadata_dict.get("origin-run-id")
+            if origin in (None, "", "None", run_id) or f"{flow}/{origin}" in origins:
+                break
+            run_id = origin
+            origins.append(f"{flow}/{origin}")
+    except Exception as exc:  # noqa: BLE001 - whatever the Client says, the run's own pathspec is looked up
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        get_logger().warning("mlflow.origins_unknown", reason=reason, pathspec=pathspec)
+    return origins
 
 
 def attribution_report_artifact(project_dir: Path, pathspec: str) -> dict[str, bytes]:

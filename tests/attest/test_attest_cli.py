@@ -87,7 +87,9 @@ def test_signing_a_dry_run_needs_force(demo_runs, monkeypatch):
     result = invoke("attest", demo_runs["first"]["run_id"], "--project", str(demo_runs["project"]),
                     "--sign-key-env", "HOKUSAI_TEST_KEY")
     assert result.exit_code == 2
-    assert "Error: This run is a dry-run and cannot be signed; attest a real `hokusai run`, or pass --force" in result.stderr
+    assert result.stderr == (
+        f"Error: Run {demo_runs['first']['pathspec']} is a dry-run and cannot be signed; attest a real `hokusai "
+        "run`, or pass --force to sign it anyway (its evidence stays marked dryRun).\n")
     assert result.stdout == ""
 
 
@@ -100,14 +102,14 @@ def test_signed_attestation_verifies(signed):
     assert doc["signers"] == [BOB]
     recovered = Account.recover_message(encode_typed_data(full_message=doc["typedData"]), signature=doc["signatures"][0])
     assert recovered == BOB
-    check = invoke("verify", str(path), "--expect-signer", BOB)
+    check = invoke("verify", str(path), "--expect-signer", BOB, "--allow-dry-run")  # a dry-run signed with --force
     assert check.exit_code == 0, check.stderr
     assert "All checks hold." in check.stderr
-    verdict = json.loads(invoke("verify", str(path), "--json").stdout)
+    verdict = json.loads(invoke("verify", str(path), "--json", "--allow-dry-run").stdout)
     assert verdict["ok"] is True
     assert [c["name"] for c in verdict["checks"]] == [
-        "schema", "evidence_hash", "anchor_hash", "idempotency_key", "digest", "evidence_message",
-        "contract_rules", "deadline", "min_improvement", "budget", "cost", "signature[0]", "signature_order",
+        "schema", "evidence_hash", "anchor_hash", "idempotency_key", "digest", "evidence_message", "dry_run",
+        "gate", "contract_rules", "deadline", "min_improvement", "budget", "cost", "signature[0]", "signature_order",
         "expected_signers"]
 
 
@@ -192,7 +194,8 @@ def test_unattributed_rows_cannot_be_attested(demo_runs):
     doc = json.loads(attest(demo_runs).stdout)
     evidence = copy.deepcopy(doc["evidence"])
     evidence["contributors"][1]["wallet"] = None
-    with pytest.raises(AttestationError, match=r"^169 contributed rows carry no wallet, so the run cannot be attested"):
+    with pytest.raises(AttestationError, match=r"^169 contributed rows of run x carry no wallet, so the run cannot be "
+                                               r"attested; run again with --contrib FILE:WALLET\.$"):
         mint_message(evidence, doc["attestationHash"], pipeline_run_id="x", deadline=1,
                      max_cost_usd_micro=0, actual_cost_usd_micro=0)
 
@@ -229,6 +232,7 @@ def test_a_run_where_nobody_improves_pays_nobody_and_cannot_be_attested(tmp_path
                      "--allow-zero-cost", "--sign-key-file", str(key_file))
     assert refused.exit_code == 2 and refused.stdout == ""
     assert " ".join(refused.stderr.split()) == (
-        "Error: No contributor improved accuracy (every weightBps is 0: see evidence.contributors' valueBps and "
+        f"Error: No contributor of run {summary['pathspec']} improved accuracy (every weightBps is 0: see "
+        "evidence.contributors' valueBps and "
         "delta.weightMethod), so there is nothing to pay and the run cannot be attested, even with --force: "
         "DeltaVerifier needs weights summing to 10000 over contributors who improved the model.")

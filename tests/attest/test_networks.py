@@ -98,7 +98,7 @@ def test_gain_below_threshold_is_not_signed_without_force() -> None:
     with pytest.raises(AttestationError) as err:
         sign_attestation(doc, KEY, [], now=NOW)
     assert str(err.value) == (
-        f"The gain is 50 bps, below the minImprovementBps of 100 on sepolia (chain 11155111, DeltaVerifier "
+        f"Run HokusaiEvaluationFlow/5: The gain is 50 bps, below the minImprovementBps of 100 on sepolia (chain 11155111, DeltaVerifier "
         f"{SEPOLIA}), which would accept it with reward 0 and burn its idempotency key; pass --force to sign it "
         "anyway.")
     forced = sign_attestation(doc, KEY, [], now=NOW, force=True)
@@ -123,7 +123,7 @@ def test_cost_over_budget_is_not_signed_without_force() -> None:
     with pytest.raises(AttestationError) as err:
         sign_attestation(doc, KEY, [], now=NOW)
     assert str(err.value) == (
-        "actualCostUsdMicro 5000001 is over maxCostUsdMicro 5000000, so the contract would pay nothing and burn "
+        "Run HokusaiEvaluationFlow/5: actualCostUsdMicro 5000001 is over maxCostUsdMicro 5000000, so the contract would pay nothing and burn "
         "the idempotency key; raise [attestation] max_cost_usd_micro and run again, or pass --force to sign it "
         "anyway.")
     assert budget_check(doc["typedData"]) == (
@@ -140,7 +140,7 @@ def test_expired_deadline_is_never_signed() -> None:
     with pytest.raises(AttestationError) as err:
         sign_attestation(doc, KEY, [], now=4102444800, force=True)
     assert str(err.value) == (
-        "The deadline 4102444800 (2100-01-01T00:00:00Z) is not in the future, so DeltaVerifier would revert "
+        "Run HokusaiEvaluationFlow/5: The deadline 4102444800 (2100-01-01T00:00:00Z) is not in the future, so DeltaVerifier would revert "
         "SignatureExpired; attest the run again with a later --deadline or with --deadline-days.")
 
 
@@ -165,8 +165,8 @@ def test_verify_lists_the_contract_checks(tmp_path) -> None:
     result = invoke("verify", str(write(tmp_path / "a.json", doc)), "--json", "--at", str(NOW))
     assert result.exit_code == 0, result.stderr
     assert [c["name"] for c in json.loads(result.stdout)["checks"]] == [
-        "schema", "evidence_hash", "anchor_hash", "idempotency_key", "digest", "evidence_message",
-        "contract_rules", "deadline", "min_improvement", "budget", "cost", "signature[0]", "signature_order",
+        "schema", "evidence_hash", "anchor_hash", "idempotency_key", "digest", "evidence_message", "dry_run",
+        "gate", "contract_rules", "deadline", "min_improvement", "budget", "cost", "signature[0]", "signature_order",
         "expected_signers"]
 
 
@@ -184,7 +184,7 @@ def test_attest_from_file_says_the_target_and_refuses_a_zero_cost(tmp_path) -> N
     refused = invoke("attest", "--from", str(path), "--attach", signature)
     assert refused.exit_code == 2
     assert refused.stderr == (
-        "Error: actualCostUsdMicro is 0 because no cost is configured, and a zero cost turns the contract's budget "
+        "Error: Run HokusaiEvaluationFlow/5: actualCostUsdMicro is 0 because no cost is configured, and a zero cost turns the contract's budget "
         "check off; set [attestation] usd_per_cpu_hour (or actual_cost_usd_micro) and run again, or pass "
         "--allow-zero-cost.\n")
     assert refused.stdout == ""

@@ -168,7 +168,7 @@ def test_deeper_wrong_types_fail_checks_not_the_command(base: dict, tmp_path: Pa
     assert checks["evidence_message"]["detail"].startswith("cannot check: ")
     assert checks["contract_rules"]["detail"] == "cannot check: domain.chainId 1e+308 is not a uint256; give a non-negative integer."
     assert [c["name"] for c in json.loads(result.stdout)["checks"] if c["ok"]] == [
-        "schema", "signature_order", "expected_signers"]
+        "schema", "dry_run", "gate", "signature_order", "expected_signers"]
 
 
 def test_library_verify_reports_non_list_signers() -> None:
@@ -200,7 +200,8 @@ def test_attest_from_a_malformed_file(base: dict, tmp_path: Path, monkeypatch: p
         result = invoke("attest", "--from", str(path), "--sign-key-env", "ATTESTER_KEY", *force)
         assert (result.exit_code, result.stdout) == (2, "")
         assert result.stderr == ("Error: evidence.dryRun or evidence.gate.passed is missing or not true/false, so it "
-                                 "is unknown whether this run may be signed; attest from the run again.\n")
+                                 "is unknown whether run HokusaiEvaluationFlow/1 may be signed; attest from the run "
+                                 "again.\n")
     result = invoke("attest", "--from", str(path))  # nothing to sign: printed as it is, marked
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == doc

@@ -101,8 +101,9 @@ def test_a_guardrail_breach_blocks_a_run_whose_primary_metric_improved(tmp_path:
     key.write_text("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a\n")
     refused = cli("attest", run, "--deadline", "4102444800", "--sign-key-file", str(key), cwd=project)
     assert refused.returncode == 2 and refused.stdout == ""
-    assert flat(refused.stderr) == ("Error: This run failed the DeltaOne gate and cannot be signed; pass --force to "
-                                    "sign it anyway (its evidence stays marked gate.passed = false).")
+    assert flat(refused.stderr) == (f"Error: Run HokusaiEvaluationFlow/{run} failed the DeltaOne gate and cannot be "
+                                    "signed; pass --force to sign it anyway (its evidence stays marked gate.passed = "
+                                    "false).")
 
 
 @pytest.fixture(scope="module")
