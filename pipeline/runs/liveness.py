@@ -74,16 +74,12 @@ def no_space(message: str) -> bool:
 #: Bytes reserved for a run's status mark when it starts: on a full disk, overwriting blocks a
 #: file already owns still works, while a Metaflow tag (a new file) cannot be written.
 MARK_BYTES = 4096
-MARK_NAME = "hokusai-status.json"
 
 
-def status_mark(metadata_root: str | None, flow: str, run_id: str) -> Path | None:
-    """Where run `run_id`'s mark lives: beside its local Metaflow metadata
-    (`<root>/<flow>/<run id>/`); None when that folder is not on this machine."""
-    if not metadata_root:
-        return None
-    folder = Path(metadata_root) / flow / str(run_id)
-    return folder / MARK_NAME if folder.is_dir() else None
+def status_mark(project_dir: str | Path, run_id: str) -> Path:
+    """Where run `run_id`'s mark lives: in the project's own state folder
+    (`.hokusai/marks/<run id>.json`), never in Metaflow's (an S3 run keeps only metadata there)."""
+    return Path(project_dir) / ".hokusai" / "marks" / f"{run_id}.json"
 
 
 def reserve_mark(path: Path | None) -> None:
@@ -91,6 +87,7 @@ def reserve_mark(path: Path | None) -> None:
     if path is None or path.exists():
         return
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as out:
             out.write(b" " * MARK_BYTES)
             out.flush()
@@ -107,6 +104,7 @@ def record_mark(path: Path | None, status: str, reason: str) -> None:
         return
     data = json.dumps({"status": status, "reason": reason}).encode()[:MARK_BYTES]
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "r+b" if path.exists() else "wb") as out:
             out.write(data.ljust(MARK_BYTES))
             out.flush()

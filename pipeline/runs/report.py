@@ -135,7 +135,7 @@ def marked(run: Any) -> dict[str, str] | None:
         return None
     if kind != "local":
         return None
-    return read_mark(status_mark(str(Path(root) / ".metaflow"), FLOW_NAME, run.id))
+    return read_mark(status_mark(root, run.id))
 
 
 def killed(run: Any) -> bool:

@@ -259,7 +259,7 @@ def execute(
                     executing.run.add_tag(runtime_tag(executing.command_obj.process.pid))
                 except Exception:  # noqa: BLE001 - the runtime already exited: its status says why
                     pass
-                mark = status_mark(str(project_dir / ".metaflow"), FLOW_NAME, executing.run.id)
+                mark = status_mark(project_dir, executing.run.id)
                 reserve_mark(mark)
                 async for _, line in executing.stream_log("stdout"):
                     on_line(line)
