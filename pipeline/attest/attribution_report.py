@@ -202,13 +202,6 @@ def report_of_run(run: Any) -> dict[str, Any]:
 
 # --- reading a report: the schema, one sentence per problem --------------------------------
 
-def _where(path: Any) -> str:
-    out = "attribution_report"
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
 def _show(value: Any) -> str:
     text = json.dumps(value, default=str, ensure_ascii=True)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -218,7 +211,10 @@ def _sentence(error: Any) -> str:
     """One sentence for a jsonschema error: the field, what it holds, what it must be."""
     if error.parent is not None and error.parent.validator in ("anyOf", "oneOf"):
         error = error.parent
-    where, value, rule, kind = _where(error.absolute_path), error.instance, error.validator_value, error.validator
+    from pipeline.attest.relayer import field_path
+
+    where, value, rule, kind = field_path(error.absolute_path, "attribution_report"), error.instance, \
+        error.validator_value, error.validator
     if kind == "required":
         missing = next(name for name in rule if name not in value)
         return f"{where}.{missing} is missing; {_FIX}."

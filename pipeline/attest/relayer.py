@@ -201,8 +201,9 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-def _where(path: Any) -> str:
-    out = "mint_request"
+def field_path(path: Any, root: str = "mint_request") -> str:
+    """A jsonschema error's path as the field a sentence names: root.contributors[0].wallet."""
+    out = root
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else f".{part}"
     return out
@@ -220,7 +221,7 @@ def _count(value: Any) -> Any:
 def _sentence(error: Any, msg: Mapping[str, Any]) -> str:
     """One sentence for a jsonschema error of a mint_request: the field, what it holds, the fix."""
     path = list(error.absolute_path)
-    where, value, kind = _where(path), error.instance, error.validator
+    where, value, kind = field_path(path), error.instance, error.validator
     field = next((p for p in reversed(path) if isinstance(p, str)), None)
     in_contributor = len(path) >= 2 and path[0] == "contributors"
     if kind == "required":
