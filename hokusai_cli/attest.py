@@ -273,10 +273,12 @@ def _from_run(project: Path, ref: str | None, network: str | None, chain_id: int
     from pipeline.attest.evidence import SECONDS_PER_DAY, build_attestation
     from pipeline.attest.networks import resolve_target, utc
     from pipeline.runs.artifacts import settings as rebuild_settings
+    from pipeline.runs.artifacts import stored
     from pipeline.runs.runner import finished_run
 
     run = finished_run(project, ref)
-    settings = rebuild_settings(run.data.settings).attestation
+    data = stored(run)
+    settings = rebuild_settings(data.settings).attestation
     target = resolve_target(settings, network_name=network, chain_id=chain_id, verifying_contract=contract)
     if deadline is None:
         deadline = now + SECONDS_PER_DAY * (deadline_days or settings.deadline_days)
@@ -285,9 +287,9 @@ def _from_run(project: Path, ref: str | None, network: str | None, chain_id: int
             f"--deadline {deadline} ({utc(deadline)}) is not in the future, so DeltaVerifier would revert "
             "SignatureExpired; give a later unix time, or use --deadline-days."
         )
-    cost = run_cost(settings, getattr(run.data, "task_cpu_seconds", None), f"Run {run.pathspec}")
+    cost = run_cost(settings, getattr(data, "task_cpu_seconds", None), f"Run {run.pathspec}")
     return build_attestation(
-        run.data.attestation["evidence"], run.data.attestation["attestationHash"],
+        data.attestation["evidence"], data.attestation["attestationHash"],
         pipeline_run_id=run.pathspec,
         chain_id=target.chain_id,
         verifying_contract=target.verifying_contract,
@@ -297,7 +299,7 @@ def _from_run(project: Path, ref: str | None, network: str | None, chain_id: int
         baseline_commitment=baseline_commitment or settings.baseline_commitment,
         cost=cost.to_json(),
         model_name=settings.model_name,
-        environment=getattr(run.data, "environment", None),
+        environment=getattr(data, "environment", None),
     )
 
 

@@ -229,6 +229,17 @@ def inspect(
         render.console().print(render_inspect(report))
     if as_json:
         typer.echo(json.dumps(report, indent=2, sort_keys=True))
+    _exit_if_damaged(report)
+
+
+def _exit_if_damaged(report: dict[str, Any] | None) -> None:
+    """After showing what still reads: each damaged artifact as its sentence, exit 3."""
+    from hokusai_cli import render
+
+    for sentence in (report or {}).get("damaged", []):
+        render.error(sentence)
+    if (report or {}).get("damaged"):
+        raise typer.Exit(3)
 
 
 # --- runs --------------------------------------------------------------------------------
@@ -278,6 +289,7 @@ def runs(
     render.console().print(render_runs(report, project))
     if as_json:
         typer.echo(json.dumps(report, indent=2, sort_keys=True))
+    _exit_if_damaged(report)
 
 
 # --- track -------------------------------------------------------------------------------

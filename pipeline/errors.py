@@ -65,3 +65,15 @@ INPUT_ERROR_TYPES = frozenset(
     f"{__name__}.{cls.__name__}"
     for cls in (InputError, ConfigError, DataError, ModelError, AttestationError, RunError, StoreError)
 )
+
+
+class DamagedArtifact(HokusaiError):
+    """A stored artifact of a run cannot be read back (its blob in the datastore was truncated,
+    deleted or overwritten): exit 3, naming the run, the step and the artifact."""
+
+    def __init__(self, pathspec: str, step: str, artifact: str, reason: str) -> None:
+        super().__init__(
+            f"Run {pathspec}: the artifact '{artifact}' of step {step} is damaged in the datastore ({reason}); "
+            "restore the datastore from a backup, or run the evaluation again."
+        )
+        self.pathspec, self.step, self.artifact, self.reason = pathspec, step, artifact, reason

@@ -188,8 +188,10 @@ def report_of_run(run: Any) -> dict[str, Any]:
     after it (`hokusai attest`, `hokusai track`). created_at is the run's start (RFC 3339 UTC):
     its finish time is not known yet when `monitor_and_log` logs the report, and the time the
     report is printed would make it differ at each call; the start is fixed once the run exists."""
+    from pipeline.runs.artifacts import stored
+
     try:
-        data = run[REPORT_STEP].task.data
+        data = stored(run[REPORT_STEP].task)
         delta, attestation, predictions = data.delta, data.attestation, data.predictions
     except (KeyError, AttributeError):
         raise AttestationError(

@@ -14,12 +14,65 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
+    from pipeline.errors import DamagedArtifact
     from pipeline.data.contributions import Contribution, Inputs
     from pipeline.data.tables import Schema
     from pipeline.modelling.baseline import ModelInfo
     from pipeline.scoring.attribution import Attribution, Plan
     from pipeline.scoring.delta import Delta
     from pipeline.scoring.evaluation import BenchmarkInfo
+
+
+#: Which step writes each artifact the report reads (read only once that step succeeded);
+#: with two, the later one's value wins when it is there (a baseline trained from the base
+#: data is known from `train_new_model` on; one from a file already at `load_baseline_model`).
+PRODUCER: dict[str, str | tuple[str, ...]] = {
+    "settings": ("load_baseline_model", "start"), "task": "load_baseline_model", "dry_run": "start", "contrib_files": "start", "project_dir": "start",
+    "code_version": "start",
+    "baseline_info": ("train_new_model", "load_baseline_model"),
+    "contributions": "integrate_contributed_data",
+    "candidate_info": "train_new_model", "environment": "train_new_model",
+    "benchmark_info": "evaluate_on_benchmark",
+    "delta": "compare_and_output_delta",
+    "attestation": "generate_attestation_output",
+    "tracking": "monitor_and_log", "mlflow_run_id": "monitor_and_log",
+}
+
+
+def stored(node: Any) -> Stored:
+    """`node.data` (a Client `Run`'s is its end task's; a `Task`'s its own) where reading an
+    artifact whose blob is damaged raises `DamagedArtifact` naming the run, the step and the
+    artifact, instead of Metaflow's traceback."""
+    return Stored(node)
+
+
+class Stored:
+    """The artifacts of a Client `Run` or `Task`, read on attribute access (see `stored`)."""
+
+    def __init__(self, node: Any) -> None:
+        self._node, self._data = node, node.data
+
+    def __getattr__(self, name: str) -> Any:
+        import pickle
+
+        from metaflow.datastore.exceptions import DataException
+
+        try:
+            return getattr(self._data, name)
+        except (DataException, pickle.UnpicklingError, EOFError, FileNotFoundError) as exc:
+            raise damaged(self._node, name, exc) from None
+
+
+def damaged(node: Any, name: str, exc: BaseException) -> DamagedArtifact:
+    """The error for artifact `name` of `node` (a Run or Task) failing to load: the step named is
+    the one that writes it (`PRODUCER`), else the one it was read from."""
+    from pipeline.errors import DamagedArtifact
+
+    parts = node.pathspec.split("/")  # Flow/run[/step/task]
+    producer = PRODUCER.get(name)
+    step = producer if isinstance(producer, str) else (parts[2] if len(parts) > 2 else "end")
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return DamagedArtifact("/".join(parts[:2]), step, name, reason)
 
 
 def plain(obj: Any) -> Any:

@@ -24,21 +24,6 @@ RUNS_SCHEMA = "hokusai.runs/v1"
 SUCCESSFUL, FAILED, KILLED, RUNNING, NOT_REACHED = "successful", "failed", "killed", "running", "not reached"
 STDERR_TAIL_LINES = 12
 
-#: Which step writes each artifact the report reads (read only once that step succeeded);
-#: with two, the later one's value wins when it is there (a baseline trained from the base
-#: data is known from `train_new_model` on; one from a file already at `load_baseline_model`).
-PRODUCER: dict[str, str | tuple[str, ...]] = {
-    "settings": ("load_baseline_model", "start"), "task": "load_baseline_model", "dry_run": "start", "contrib_files": "start", "project_dir": "start",
-    "code_version": "start",
-    "baseline_info": ("train_new_model", "load_baseline_model"),
-    "contributions": "integrate_contributed_data",
-    "candidate_info": "train_new_model", "environment": "train_new_model",
-    "benchmark_info": "evaluate_on_benchmark",
-    "delta": "compare_and_output_delta",
-    "attestation": "generate_attestation_output",
-    "tracking": "monitor_and_log", "mlflow_run_id": "monitor_and_log",
-}
-
 
 # --- time --------------------------------------------------------------------------------
 
@@ -247,16 +232,27 @@ def run_status(run: Any, steps: list[dict[str, Any]] | None = None) -> str:
 
 # --- artifacts ---------------------------------------------------------------------------
 
-def artifact(run: Any, name: str) -> Any | None:
+def artifact(run: Any, name: str, damaged: list[str] | None = None) -> Any | None:
     """Artifact `name` from the step that writes it, or None when that step has not
-    succeeded (a failed or unfinished run)."""
-    from pipeline.runs.artifacts import rebuild
+    succeeded (a failed or unfinished run). A damaged one raises `DamagedArtifact`, or, given
+    a `damaged` list, is added to it as its sentence and read as None (show what still reads)."""
+    from pipeline.errors import DamagedArtifact
+    from pipeline.runs.artifacts import PRODUCER, rebuild, stored
 
     producers = PRODUCER[name]
     for step in (producers,) if isinstance(producers, str) else producers:
         task = _task(run, step)
-        if task is not None and task.successful and getattr(task.data, name, None) is not None:
-            return rebuild(name, getattr(task.data, name))
+        if task is None or not task.successful:
+            continue
+        try:
+            value = getattr(stored(task), name, None)
+        except DamagedArtifact as exc:
+            if damaged is None:
+                raise
+            damaged.append(exc.message)
+            return None
+        if value is not None:
+            return rebuild(name, value)
     return None
 
 
@@ -431,13 +427,13 @@ def failure(run: Any, steps: list[dict[str, Any]], project_dir: Path | None = No
     }
 
 
-def tracking_state(run: Any) -> dict[str, Any] | None:
+def tracking_state(run: Any, damaged: list[str] | None = None) -> dict[str, Any] | None:
     """Where the run is recorded in MLflow: `status` logged | failed, with the reason of a
     failure, the MLflow run id, its `runs:/` URI and, on a server, its UI URL. A run logged
     later by `hokusai track` carries the MLflow run id as a tag."""
     from pipeline.runs.tracking import TRACKED_TAG, ui_url
 
-    tracking = dict(artifact(run, "tracking") or {})
+    tracking = dict(artifact(run, "tracking", damaged) or {})
     later = sorted(t[len(TRACKED_TAG):] for t in _tags(run) if t.startswith(TRACKED_TAG))
     if not tracking and not later:
         return None
@@ -453,18 +449,19 @@ def tracking_state(run: Any) -> dict[str, Any] | None:
 def inspect_report(run: Any, project_dir: Path | None = None) -> dict[str, Any]:
     """Everything `hokusai inspect` shows about one run (keys documented in docs/cli.md).
     `project_dir` is named in the resume commands (None: the current folder)."""
+    damaged: list[str] = []  # sentences of artifacts that cannot be read: the rest is shown
     steps = step_rows(run)
     status = run_status(run, steps)
-    delta = artifact(run, "delta")
-    settings = artifact(run, "settings")
-    baseline_info = artifact(run, "baseline_info")
-    candidate_info = artifact(run, "candidate_info")
-    benchmark_info = artifact(run, "benchmark_info")
-    attestation = artifact(run, "attestation")
+    delta = artifact(run, "delta", damaged)
+    settings = artifact(run, "settings", damaged)
+    baseline_info = artifact(run, "baseline_info", damaged)
+    candidate_info = artifact(run, "candidate_info", damaged)
+    benchmark_info = artifact(run, "benchmark_info", damaged)
+    attestation = artifact(run, "attestation", damaged)
     evaluated = _task(run, "evaluate_on_benchmark")
-    raw = (evaluated.data.baseline_metrics, evaluated.data.candidate_metrics) \
-        if evaluated is not None and evaluated.successful and delta is None else (None, None)
-    contrib_files = artifact(run, "contrib_files")
+    raw = _raw_metrics(evaluated, damaged) if evaluated is not None and evaluated.successful and delta is None \
+        else (None, None)
+    contrib_files = artifact(run, "contrib_files", damaged)
     finished = run_end(run, status)
     return {
         "schema": INSPECT_SCHEMA,
@@ -476,15 +473,15 @@ def inspect_report(run: Any, project_dir: Path | None = None) -> dict[str, Any]:
         "started_at": iso(run_start(run)),
         "finished_at": iso(finished),
         "duration_s": seconds(run_start(run), finished),
-        "dry_run": artifact(run, "dry_run"),
+        "dry_run": artifact(run, "dry_run", damaged),
         "contrib_files": [s for s in (contrib_files or "").split(",") if s.strip()],
-        "code_version": artifact(run, "code_version"),
+        "code_version": artifact(run, "code_version", damaged),
         "steps": steps,
         "primary_metric": delta.primary_metric if delta is not None
         else settings.model.primary_metric if settings is not None else None,
         "metrics": metric_rows(delta, *raw),
         "verdict": verdict(delta),
-        "contributors": contributor_rows(artifact(run, "contributions"), delta),
+        "contributors": contributor_rows(artifact(run, "contributions", damaged), delta),
         "benchmark": None if benchmark_info is None else {
             "name": benchmark_info.name, "sha256": benchmark_info.sha256, "rows": benchmark_info.rows,
             "spec_id": settings.attestation.benchmark_spec_id if settings is not None else None},
@@ -494,17 +491,32 @@ def inspect_report(run: Any, project_dir: Path | None = None) -> dict[str, Any]:
         "candidate": None if candidate_info is None else {
             "sha256": candidate_info.sha256, "training_rows": candidate_info.training_rows},
         "attestation_hash": attestation["attestationHash"] if attestation else None,
-        "environment": artifact(run, "environment"),
-        "mlflow": tracking_state(run),
+        "environment": artifact(run, "environment", damaged),
+        "mlflow": tracking_state(run, damaged),
         "failure": failure(run, steps, project_dir) if status in (FAILED, KILLED) else None,
+        "damaged": damaged,
     }
 
 
-def run_row(run: Any) -> dict[str, Any]:
-    """One line of `hokusai runs`: id, status, start, duration, dry-run, DeltaOne, gate."""
+def _raw_metrics(evaluated: Any, damaged: list[str]) -> tuple[Any, Any]:
+    """Both models' metrics from `evaluate_on_benchmark` (a run that stopped before its delta)."""
+    from pipeline.errors import DamagedArtifact
+    from pipeline.runs.artifacts import stored
+
+    try:
+        data = stored(evaluated)
+        return data.baseline_metrics, data.candidate_metrics
+    except DamagedArtifact as exc:
+        damaged.append(exc.message)
+        return None, None
+
+
+def run_row(run: Any, damaged: list[str] | None = None) -> dict[str, Any]:
+    """One line of `hokusai runs`: id, status, start, duration, dry-run, DeltaOne, gate
+    (`damaged` collects the sentences of artifacts that cannot be read, as in `artifact`)."""
     steps = None if run.successful else step_rows(run)
     status = run_status(run, steps)
-    delta = artifact(run, "delta")
+    delta = artifact(run, "delta", damaged)
     ended = run_end(run, status)
     return {
         "run_id": run.id,
@@ -513,23 +525,24 @@ def run_row(run: Any) -> dict[str, Any]:
         "started_at": iso(run_start(run)),
         "finished_at": iso(ended),
         "duration_s": seconds(run_start(run), ended),
-        "dry_run": artifact(run, "dry_run"),
+        "dry_run": artifact(run, "dry_run", damaged),
         "deltaone_bps": delta.deltaone_bps if delta is not None else None,
         "gate_passed": delta.passed if delta is not None else None,
         "failed_step": next((s["name"] for s in steps or [] if s["status"] in (FAILED, KILLED)), None),
         "reason": (marked(run) or {}).get("reason") if status == FAILED else None,
         "resumed_from": resumed_from(run),
-        "tracking": _tracking_word(run) if status == SUCCESSFUL else None,
+        "tracking": _tracking_word(run, damaged) if status == SUCCESSFUL else None,
     }
 
 
-def _tracking_word(run: Any) -> str | None:
+def _tracking_word(run: Any, damaged: list[str] | None = None) -> str | None:
     """`logged`, or `failed (<reason>)` for `hokusai runs`."""
-    state = tracking_state(run)
+    state = tracking_state(run, damaged)
     if state is None:
         return None
     return "logged" if state["status"] == "logged" else f"failed ({state['reason']})"
 
 
 def runs_report(runs: list[Any]) -> dict[str, Any]:
-    return {"schema": RUNS_SCHEMA, "runs": [run_row(r) for r in runs]}
+    damaged: list[str] = []
+    return {"schema": RUNS_SCHEMA, "runs": [run_row(r, damaged) for r in runs], "damaged": damaged}

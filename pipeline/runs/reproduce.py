@@ -300,10 +300,11 @@ def reproduce(
     import shutil
     import tempfile
 
+    from pipeline.runs.artifacts import stored
     from pipeline.runs.runner import execute, finished_run, use_project
 
     origin = finished_run(project_dir, ref)
-    recorded = origin.data
+    recorded = stored(origin)
     on_start(origin)
     inputs = check_inputs(recorded, project_dir, origin.id)
     recorded_env = getattr(recorded, "environment", None)
@@ -320,7 +321,7 @@ def reproduce(
                   "project_dir": str(project_dir), "config_file": str(config)}
         with _recorded_settings_only():
             run = execute(folder, lambda runner: runner.async_run(**params), "reproduction", False, on_line)
-        again = run.data
+        again = stored(run)
         result.reproduced_run = run.pathspec
         result.artifacts = _compare_artifacts(snapshot, _Snapshot.of(again))
         result.current_environment = getattr(again, "environment", None)

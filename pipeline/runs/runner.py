@@ -342,8 +342,9 @@ def summary(run: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
     from pipeline.runs.artifacts import delta as rebuild_delta
+    from pipeline.runs.artifacts import stored
 
-    data = run.data
+    data = stored(run)
     delta = rebuild_delta(data.delta)
     return {
         "pathspec": run.pathspec,
@@ -550,7 +551,7 @@ def track_run(project_dir: Path, ref: str | None = None) -> dict[str, Any]:
     from pipeline.runs.tracking import TRACKED_TAG, log_run, tracked_models
 
     run = finished_run(project_dir, ref)
-    data = run.data
+    data = a.stored(run)
     tracking = log_run(
         settings=a.settings(data.settings), project_dir=project_dir, dry_run=bool(data.dry_run),
         pathspec=run.pathspec, delta=a.delta(data.delta), attestation=data.attestation,
