@@ -18,9 +18,9 @@ from hokusai_cli.common import (
 
 
 @contextmanager
-def interruptible(progress: Any, project: Path) -> Iterator[None]:
+def interruptible(progress: Any, project: Path, decospecs: list[str] | None = None) -> Iterator[None]:
     """Ctrl-C (exit 130) or SIGTERM (exit 143) stops the run and names the exact command that
-    resumes it.
+    resumes it (with the run's --with decorators).
 
     While the flow runs, the launcher handles SIGINT: it kills the run's processes and
     raises KeyboardInterrupt. Only that is an interruption: a task that dies on its own (a
@@ -36,7 +36,7 @@ def interruptible(progress: Any, project: Path) -> Iterator[None]:
         else:
             where = f" at step {step}" if step else ""
             render.error(f"Run {progress.run_id} stopped{where} without an error ({how}); "
-                         f"resume it with: {resume_command(progress.run_id, project_arg(project))}")
+                         f"resume it with: {resume_command(progress.run_id, project_arg(project), decospecs=decospecs)}")
         return typer.Exit(143 if terminated else 130)
 
     try:
@@ -61,7 +61,7 @@ def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: b
               fail_on_gate: bool = False, decospecs: list[str] | None = None, exclude: list[str] | None = None,
               max_workers: int | None = None) -> None:
     from hokusai_cli import render
-    from pipeline.runs.runner import STEPS, launch, parse_line, summary
+    from pipeline.runs.runner import STEPS, launch, parse_line, preflight, summary
     from pipeline.validation import check_run
 
     project = project.resolve()
@@ -70,8 +70,9 @@ def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: b
         # bad config, params, columns or paths: fail before any run exists; the flow gets the
         # files as found here (relative to the project when inside it, else absolute)
         contrib = check_run(project, contrib, dry_run, config, exclude or [])
+        checked = preflight(project, config, decospecs or [])  # the datastore and MLflow store, before any drawing
         progress = render.StepProgress(STEPS, out)
-        with interruptible(progress, project), progress:
+        with interruptible(progress, project, decospecs), progress:
 
             def on_line(line: str) -> None:
                 event = parse_line(line)
@@ -82,7 +83,7 @@ def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: b
 
             run = launch(project, contrib, dry_run=dry_run, config_file=config,
                          log_json=state["log_json"], on_line=on_line, decospecs=decospecs or [],
-                         exclude=exclude or [], max_workers=max_workers)
+                         exclude=exclude or [], max_workers=max_workers, checked=checked)
         result = summary(run)
     finish(result, out, as_json, fail_on_gate)
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from hokusai_cli.common import FailOnGateOpt, JsonOpt, ProjectOpt, VerboseOpt, handled, state
+from hokusai_cli.common import FailOnGateOpt, JsonOpt, ProjectOpt, VerboseOpt, WithOpt, handled, state
 
 RunArg = Annotated[
     Optional[str],
@@ -326,34 +326,44 @@ def resume(
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
     fail_on_gate: FailOnGateOpt = False,
+    with_: WithOpt = None,
 ) -> None:
     """Resume a failed run: finished steps are reused, the failed step and the ones after it run again (a new run id).
+
+    Give --with again as the run was started (Metaflow's resume does not reuse it). Only one
+    resume of a run at a time: a second one refuses while the first runs, and once it succeeded.
 
     Exit codes: 0 the resumed run succeeded, 1 it did but the gate failed (with --fail-on-gate),
     2 bad input or a run that cannot be resumed, 3 the flow failed again.
 
     Example: hokusai resume 1795674766048057
+    Example: hokusai resume 1795674766048057 --with kubernetes
     """
     from hokusai_cli import render
     from hokusai_cli.evaluate import finish, interruptible
-    from pipeline.runs.runner import STEPS, resumable_run, resume_events, summary
+    from pipeline.runs.resume_guard import check_not_resumed, resume_lock
+    from pipeline.runs.runner import STEPS, preflight, resumable_run, resume_events, summary
     from pipeline.runs.runner import resume as resume_run
 
     out = render.console()
     with handled():
         project = project.resolve()
         origin = resumable_run(project, run, step)
-        out.print(f"Resuming run {origin.id}" + (f" from step {step}" if step else " from its failed step"))
-        progress = render.StepProgress(STEPS, out)
-        with interruptible(progress, project), progress:
+        preflight(project, None, with_ or [], mlflow=False)  # every check before anything is drawn
+        with resume_lock(project, origin.id):
+            check_not_resumed(project, origin)
+            out.print(f"Resuming run {origin.id}" + (f" from step {step}" if step else " from its failed step"))
+            progress = render.StepProgress(STEPS, out)
+            with interruptible(progress, project, with_ or []), progress:
 
-            def on_line(line: str) -> None:
-                events = resume_events(line)
-                for event in events:
-                    progress.update(event.run_id, event.step, event.state)
-                if verbose and (not events or events[0].state == "log"):
-                    progress.live.console.print(line.rstrip(), markup=False, highlight=False)
+                def on_line(line: str) -> None:
+                    events = resume_events(line)
+                    for event in events:
+                        progress.update(event.run_id, event.step, event.state)
+                    if verbose and (not events or events[0].state == "log"):
+                        progress.live.console.print(line.rstrip(), markup=False, highlight=False)
 
-            new_run = resume_run(project, origin.id, step=step, log_json=state["log_json"], on_line=on_line)
+                new_run = resume_run(project, origin.id, step=step, log_json=state["log_json"], on_line=on_line,
+                                     decospecs=with_ or [], checked=True)
         result = {**summary(new_run), "resumed_from": origin.id}
     finish(result, out, as_json, fail_on_gate)

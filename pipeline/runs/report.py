@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from pipeline.runs.runner import FAILED_TAG, FLOW_NAME, INTERRUPTED_TAG, STEPS
 
@@ -43,14 +43,17 @@ def seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 # --- commands a user can type ------------------------------------------------------------
 
-def resume_command(run_id: str, project_dir: Path | None = None, step: str | None = None) -> str:
+def resume_command(run_id: str, project_dir: Path | None = None, step: str | None = None,
+                   decospecs: Sequence[str] | None = None) -> str:
     """`hokusai resume ID` (+ `--project DIR` when the project is not the current folder,
-    + `--step S` to re-run from an earlier step)."""
+    + `--step S` to re-run from an earlier step, + `--with D` for each decorator the run used)."""
     parts = ["hokusai", "resume", run_id]
     if project_dir is not None:
         parts += ["--project", str(project_dir)]
     if step is not None:
         parts += ["--step", step]
+    for spec in decospecs or ():
+        parts += ["--with", spec]
     return " ".join(shlex.quote(p) for p in parts)
 
 

@@ -146,18 +146,15 @@ def launch(
     decospecs: Sequence[str] = (),
     exclude: Sequence[str] = (),
     max_workers: int | None = None,
+    checked: Checked | None = None,
 ) -> Any:
     """Run the flow with the Runner, feeding each log line to `on_line`; return the
     Client `Run`. A failed run raises: InputError for bad input, FlowFailed otherwise.
-    `decospecs` are Metaflow's `run --with` decorators for every step (e.g. "kubernetes")."""
-    from pipeline.config import load_settings, mlflow_uri
-    from pipeline.runs.tracking import prepare_store_early
-
-    settings = load_settings(project_dir, config_file=config_file)
-    _check_datastore(project_dir, settings, config_file, decospecs)
-    # Check the MLflow store before any run exists (a damaged store stops here); a new one
-    # is created while the flow runs.
-    store = prepare_store_early(mlflow_uri(settings, project_dir))
+    `decospecs` are Metaflow's `run --with` decorators for every step (e.g. "kubernetes").
+    `checked` is what `preflight` returned when the caller ran it before drawing anything;
+    without it, the checks run here."""
+    if checked is None:
+        checked = preflight(project_dir, config_file, decospecs)
     params: dict[str, Any] = {"contrib_files": ",".join(contrib), "dry_run": dry_run,
                               "project_dir": str(project_dir)}
     if config_file is not None:
@@ -176,8 +173,32 @@ def launch(
     try:
         return execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
     finally:
-        if store is not None:
-            store.join()
+        checked.join()
+
+
+def preflight(project_dir: Path, config_file: Path | None = None, decospecs: Sequence[str] = (),
+              *, mlflow: bool = True) -> Any:
+    """The checks a run needs before it exists, run before the CLI draws its live table (so a
+    refusal is the only thing printed): the datastore (`_check_datastore`: the project's, S3 for
+    remote steps, S3 credentials) and, with `mlflow`, the MLflow store (a damaged one stops
+    here; a new one is created on a thread while the flow runs, which `launch` joins)."""
+    from pipeline.config import load_settings, mlflow_uri
+    from pipeline.runs.tracking import prepare_store_early
+
+    settings = load_settings(project_dir, config_file=config_file)
+    _check_datastore(project_dir, settings, config_file, decospecs)
+    return Checked(prepare_store_early(mlflow_uri(settings, project_dir)) if mlflow else None)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A passed `preflight`: the MLflow store being created meanwhile (None: nothing to wait for)."""
+
+    store: Any = None
+
+    def join(self) -> None:
+        if self.store is not None:
+            self.store.join()
 
 
 #: Decorators that run steps off this machine: their tasks cannot read a local datastore.
@@ -525,15 +546,15 @@ def resume(
     log_json: bool = False,
     on_line: Callable[[str], None] = lambda line: None,
     decospecs: Sequence[str] = (),
+    checked: bool = False,
 ) -> Any:
     """Resume a failed run with `Runner.resume(origin_run_id=...)`: finished steps are
     cloned, the failed one (or `step` and everything after it) runs again. Returns the new
     Client `Run`; a failed resume raises like `launch`. Interrupting it (Ctrl-C) stops the
     Metaflow process too. `decospecs` as in `launch` (pass them again: Metaflow's resume does not
-    reuse the original run's `--with`)."""
-    from pipeline.config import load_settings
-
-    _check_datastore(project_dir, load_settings(project_dir), None, decospecs)
+    reuse the original run's `--with`). `checked`: the caller ran `preflight` already."""
+    if not checked:
+        preflight(project_dir, None, decospecs, mlflow=False)
     kwargs: dict[str, Any] = {"origin_run_id": origin_run_id}  # always: else Metaflow picks `latest_run`
     if step is not None:
         kwargs["step_to_rerun"] = step

@@ -114,9 +114,8 @@ def test_a_damaged_mlflow_store_is_named_before_any_run_exists(tmp_path):
     store.write_bytes(b"this is not a database" * 100)
     result = invoke("run", "--project", str(project), *CONTRIBS)
     assert result.exit_code == 2, result.stderr
-    message = sentence(result.stderr)
-    start = message.index(f"Error: The MLflow store {store} is damaged (")
-    message = message[start:]
+    message = sentence(result.stderr)  # the whole of stderr: the check runs before the live table is drawn
+    assert message.startswith(f"Error: The MLflow store {store} is damaged (")
     assert "file is not a database" in message
     assert message.endswith(f"move it aside (mv {store} {store}.damaged) and run again: a new store is created, "
                             "and every run stays in Metaflow.")
@@ -233,3 +232,73 @@ def test_sigterm_during_monitor_and_log_names_the_resume_command(project_run, tm
     resumed = cli("resume", run_id, "--project", str(project), "--json", cwd=project, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout)["attestation_hash"] == reference.data.attestation["attestationHash"]
+
+
+def wait_for_line(proc: subprocess.Popen, text: str, seconds: float = 240) -> list[str]:
+    """Lines of `proc`'s stderr up to the first that holds `text` (rich prints the progress there)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return seen
+    raise AssertionError(f"{text!r} never printed (exit {proc.poll()}): {''.join(seen)[-2000:]}")
+
+
+@pytest.mark.timeout(900)
+def test_one_resume_at_a_time_released_on_sigkill_and_never_twice(tmp_path):
+    """Issue 25 C and 5: two resumes of one killed run at once: the second refuses naming the
+    first's process; SIGKILL releases the lock; once a resume succeeded, another refuses;
+    `resume --with` reaches Metaflow and is checked before anything is drawn."""
+    project = make_project(tmp_path / "twice")
+    proc = start_run(project)
+    step_dir = wait_for(str(project / ".metaflow" / "HokusaiEvaluationFlow" / "*" / "evaluate_on_benchmark"), proc)[0]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    origin = Path(step_dir).parent.name
+    time.sleep(0.5)
+
+    refused = cli("resume", origin, "--project", str(project), "--with", "kubernetes", cwd=project)
+    assert (refused.returncode, sentence(refused.stderr)) == (2, (
+        "Error: --with kubernetes runs steps off this machine, which needs the S3 datastore: set [metaflow] "
+        'datastore = "s3" and root = "s3://bucket/prefix" in hokusai.toml.'))  # nothing drawn before it
+
+    env = {**os.environ, "COLUMNS": "120"}
+    first = subprocess.Popen([*CLI, "resume", origin, "--project", str(project)], cwd=project, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for_line(first, f"Resuming run {origin}")
+    second = cli("resume", origin, "--project", str(project), cwd=project)
+    assert (second.returncode, sentence(second.stderr)) == (2, (
+        f"Error: Run {origin} is already being resumed (by process {first.pid}); wait for that resume to end and "
+        "see `hokusai runs`: run it again only if that resume did not succeed."))
+    os.killpg(first.pid, signal.SIGKILL)  # the lock goes with the process
+    first.wait(timeout=60)
+    time.sleep(0.5)
+
+    resumed = cli("resume", origin, "--project", str(project), "--with", "card:id=resumed", "--json",
+                  cwd=project, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(resumed.stdout)
+    assert (summary["resumed_from"], summary["deltaone_bps"]) == (origin, 700)
+    # the decorator reached the steps that ran again: each carries the card it adds; cloned ones do not
+    script = ("import json, sys; from pathlib import Path; from metaflow.cards import get_cards; "
+              "from pipeline.runs.runner import get_run; run = get_run(Path(sys.argv[1]), sys.argv[2])\n"
+              "def count(step):\n"
+              "    try:\n        return len(get_cards(run[step].task, id='resumed'))\n"
+              "    except Exception:\n        return 0\n"
+              "print(json.dumps({s: count(s) for s in sys.argv[3:]}))")
+    cards = subprocess.run([sys.executable, "-c", script, str(project), summary["run_id"], "train_new_model",
+                            "evaluate_on_benchmark", "end"], env=env, capture_output=True, text=True, timeout=120)
+    assert json.loads(cards.stdout or "null") == {"train_new_model": 0, "evaluate_on_benchmark": 1, "end": 1}, \
+        cards.stderr[-2000:]
+
+    again = cli("resume", origin, "--project", str(project), cwd=project)
+    assert (again.returncode, sentence(again.stderr)) == (2, (
+        f"Error: Run {origin} was already resumed as run {summary['run_id']}, which succeeded; see `hokusai inspect "
+        f"{summary['run_id']}` (start a new evaluation with `hokusai run` instead)."))
+    # nothing doubled: one successful run of the evaluation, the killed resume listed as such
+    statuses = sorted(r["status"] for r in runs_json(project) if r["run_id"] != origin)
+    assert statuses.count("successful") == 1, statuses
