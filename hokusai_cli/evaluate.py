@@ -42,8 +42,9 @@ def interruptible(progress: Any, project: Path, decospecs: list[str] | None = No
     try:
         yield
     except KeyboardInterrupt as stop:
-        step = mark_interrupted(project, progress.run_id) if progress.run_id else None
-        raise interrupted(step, isinstance(stop, Terminated)) from None
+        terminated = isinstance(stop, Terminated)
+        step = mark_interrupted(project, progress.run_id, terminated) if progress.run_id else None
+        raise interrupted(step, terminated) from None
 
 
 def finish(result: dict[str, Any], out: Any, as_json: bool, fail_on_gate: bool) -> None:

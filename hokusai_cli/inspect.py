@@ -129,30 +129,7 @@ def render_inspect(report: dict[str, Any]) -> Any:
             parts.append(Text(f"Note: {note}", style="yellow"))
 
     if report["contributors"]:
-        with_value = any(c.get("value_bps") is not None for c in report["contributors"])
-        method = f" ({report['verdict']['weight_method']})" if report["verdict"] else ""
-        unit = "; value, leave-one-out (LOO) and weight in bps" if with_value else "; weight in bps"
-        table = Table(title=f"Contributors{method}{unit}", title_justify="left", header_style="bold")
-        table.add_column("wallet", no_wrap=True, min_width=42)  # an address is never cut
-        longest = max((len(f["file"]) for c in report["contributors"] for f in c["files"]), default=4)
-        table.add_column("file", overflow="fold", min_width=min(longest, 18))
-        table.add_column("rows kept", justify="right")
-        table.add_column("data sha256", no_wrap=True)
-        if with_value:  # units in the headers: the numbers never wrap, the file names keep their width
-            table.add_column("value", justify="right", no_wrap=True)
-            table.add_column("LOO", justify="right", no_wrap=True)
-        table.add_column("weight", justify="right", no_wrap=True)
-        for c in report["contributors"]:
-            for i, f in enumerate(c["files"]):
-                first = i == 0
-                cells = [(c["wallet"] or "(no wallet)") if first else "", f["file"],
-                         f"{f['rows_kept']}/{f['rows_in']}", tiny_hash(f["content_sha256"])]
-                if with_value:
-                    cells.append(render.value_cell(c, unit=False) if first else "")
-                    cells.append(c["loo_bps"] if first and c.get("loo_bps") is not None else "")
-                cells.append(str(c["weight_bps"]) if first and c["weight_bps"] is not None else "")
-                table.add_row(*cells)
-        parts.append(table)
+        parts.append(contributor_table(report, render.console().width))
 
     inputs = []
     if report["benchmark"]:
@@ -166,6 +143,9 @@ def render_inspect(report: dict[str, Any]) -> Any:
         inputs.append(f"Candidate: trained on {c['training_rows']} rows, sha256 {c['sha256']}")
     if report["attestation_hash"]:
         inputs.append(f"Attestation hash: {report['attestation_hash']}")
+    if report.get("attestation_target"):
+        inputs.append(f"Attests for: {report['attestation_target']['description']} (the run's [attestation] "
+                      "settings; `hokusai attest --network` picks another)")
     if report.get("environment"):
         from pipeline.runs.provenance import describe
 
@@ -194,6 +174,70 @@ def render_inspect(report: dict[str, Any]) -> Any:
         parts.append(Text(f"The run is still running; look again with: hokusai inspect {report['run_id']}",
                           style="yellow"))
     return Group(*parts)
+
+
+#: Contributor columns left out, in this order, when the table cannot fit the terminal.
+DROPPABLE = ("data sha256", "file", "rows kept")
+
+
+def contributor_table(report: dict[str, Any], width: int) -> Any:
+    """The contributors at `width` characters without cutting a number: wallets are shortened
+    (0x7099…79C8), then whole columns left out, as the title says (`--json` has everything)."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    measure = Console(width=100_000)  # the table's natural width, not clamped to the terminal's
+    tries = [(False, ())] + [(True, DROPPABLE[:n]) for n in range(len(DROPPABLE) + 1)]
+    for short, dropped in tries:
+        table = _contributors(report, short, dropped)
+        if Measurement.get(measure, measure.options, table).maximum <= width:  # nothing squeezed
+            return table
+    return table
+
+
+def _contributors(report: dict[str, Any], short: bool, dropped: tuple[str, ...]) -> Any:
+    from hokusai_cli import render
+    from rich.table import Table
+
+    contributors = report["contributors"]
+    with_value = any(c.get("value_bps") is not None for c in contributors)
+    method = f" ({report['verdict']['weight_method']})" if report["verdict"] else ""
+    unit = "; value, leave-one-out (LOO) and weight in bps" if with_value else "; weight in bps"
+    cut = (["wallets shortened"] if short else []) + \
+        ([f"+{len(dropped)} more column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}"] if dropped else [])
+    more = f" ({'; '.join(cut)}; widen the terminal or see --json)" if cut else ""
+    table = Table(title=f"Contributors{method}{unit}{more}", title_justify="left", header_style="bold")
+    table.add_column("wallet", no_wrap=True, min_width=13 if short else 42)  # an address is never cut
+    if "file" not in dropped:
+        longest = max((len(f["file"]) for c in contributors for f in c["files"]), default=4)
+        table.add_column("file", overflow="fold", min_width=min(longest, 18), max_width=18)  # long names fold
+    if "rows kept" not in dropped:
+        table.add_column("rows kept", justify="right", no_wrap=True)
+    if "data sha256" not in dropped:
+        table.add_column("data sha256", no_wrap=True)
+    if with_value:  # units in the headers: the numbers never wrap, the file names keep their width
+        table.add_column("value", justify="right", no_wrap=True)
+        table.add_column("LOO", justify="right", no_wrap=True)
+    table.add_column("weight", justify="right", no_wrap=True)
+    for c in contributors:
+        files = c["files"] if "file" not in dropped else c["files"][:1]
+        for i, f in enumerate(files):
+            first = i == 0
+            wallet = c["wallet"] if not short or c["wallet"] is None else f"{c['wallet'][:6]}…{c['wallet'][-4:]}"
+            cells = [(wallet or "(no wallet)") if first else ""]
+            if "file" not in dropped:
+                cells.append(f["file"])
+            if "rows kept" not in dropped:
+                cells.append(f"{f['rows_kept']}/{f['rows_in']}" if "file" not in dropped
+                             else f"{c['rows']}")
+            if "data sha256" not in dropped:
+                cells.append(tiny_hash(f["content_sha256"]))
+            if with_value:
+                cells.append(render.value_cell(c, unit=False) if first else "")
+                cells.append(c["loo_bps"] if first and c.get("loo_bps") is not None else "")
+            cells.append(str(c["weight_bps"]) if first and c["weight_bps"] is not None else "")
+            table.add_row(*cells)
+    return table
 
 
 def inspect(

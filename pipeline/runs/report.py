@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.runs.runner import FAILED_TAG, FLOW_NAME, INTERRUPTED_TAG, STEPS
+from pipeline.runs.runner import FAILED_TAG, FLOW_NAME, INTERRUPTED_TAG, STEPS, TERMINATED_TAG
 
 INSPECT_SCHEMA = "hokusai.inspect/v1"
 RUNS_SCHEMA = "hokusai.runs/v1"
@@ -397,7 +397,8 @@ def failure(run: Any, steps: list[dict[str, Any]], project_dir: Path | None = No
         kind = getattr(exc, "type", None) or type(exc).__name__
         message = str(getattr(exc, "exception", exc)).strip()
     elif stopped:
-        kind, message = None, "the run was interrupted (Ctrl-C) " + ("in this step" if task else "before this step")
+        how = "terminated (SIGTERM)" if TERMINATED_TAG in _tags(run) else "interrupted (Ctrl-C)"
+        kind, message = None, f"the run was {how} " + ("in this step" if task else "before this step")
     elif (full := full_disk([_datastore_root(run)])) is not None:
         kind, message = None, (f"the disk holding {full} is full (No space left on device): the task died "
                                "writing to it; free space there, then resume")
@@ -494,6 +495,7 @@ def inspect_report(run: Any, project_dir: Path | None = None) -> dict[str, Any]:
         "candidate": None if candidate_info is None else {
             "sha256": candidate_info.sha256, "training_rows": candidate_info.training_rows},
         "attestation_hash": attestation["attestationHash"] if attestation else None,
+        "attestation_target": attestation_target(settings) if attestation else None,
         "environment": artifact(run, "environment", damaged),
         "mlflow": tracking_state(run, damaged),
         "failure": failure(run, steps, project_dir) if status in (FAILED, KILLED) else None,
@@ -512,6 +514,22 @@ def _raw_metrics(evaluated: Any, damaged: list[str]) -> tuple[Any, Any]:
     except DamagedArtifact as exc:
         damaged.append(exc.message)
         return None, None
+
+
+def attestation_target(settings: Any) -> dict[str, Any] | None:
+    """The network `hokusai attest` signs this run for by default: the run's recorded
+    [attestation] network, chain id and contract (`attest --network` etc. can pick another)."""
+    from pipeline.attest.networks import resolve_target
+    from pipeline.errors import HokusaiError
+
+    if settings is None:
+        return None
+    try:
+        target = resolve_target(settings.attestation)
+    except HokusaiError:  # a recorded network this version does not know
+        return None
+    return {"network": target.network, "chain_id": target.chain_id,
+            "verifying_contract": target.verifying_contract, "description": target.describe()}
 
 
 def run_row(run: Any, damaged: list[str] | None = None) -> dict[str, Any]:

@@ -458,6 +458,7 @@ def _failed(run: Any) -> bool:
 #: Run tag added when `hokusai run`/`resume` is interrupted: the killed task may never record
 #: its end, and without the tag such a run would look "running" forever.
 INTERRUPTED_TAG = "hokusai:interrupted"
+TERMINATED_TAG = "hokusai:terminated"  # beside INTERRUPTED_TAG: the stop was a SIGTERM, not Ctrl-C
 #: Run tag added when the launcher saw the run end unsuccessfully (a task that crashed
 #: without recording its end is then failed, not killed).
 FAILED_TAG = "hokusai:failed"
@@ -481,10 +482,10 @@ def has_runs_store(project_dir: Path) -> bool:
     return (project_dir / ".metaflow").is_dir()
 
 
-def mark_interrupted(project_dir: Path, run_id: str) -> str | None:
-    """After a Ctrl-C: when no task of the run raised, tag the run as interrupted and return
-    the first step that did not finish; None when a task failed with an exception (a real
-    failure) or the run cannot be read."""
+def mark_interrupted(project_dir: Path, run_id: str, terminated: bool = False) -> str | None:
+    """After a Ctrl-C (or SIGTERM: `terminated`): when no task of the run raised, tag the run
+    as interrupted (and terminated) and return the first step that did not finish; None when a
+    task failed with an exception (a real failure) or the run cannot be read."""
     try:
         run = get_run(project_dir, run_id)
         if any(task.exception is not None for step in run for task in step if not task.successful):
@@ -492,6 +493,8 @@ def mark_interrupted(project_dir: Path, run_id: str) -> str | None:
         stopped = next((name for name in STEPS if not _step_done(run, name)), None)
         if stopped is not None:
             run.add_tag(INTERRUPTED_TAG)
+            if terminated:
+                run.add_tag(TERMINATED_TAG)
         return stopped
     except Exception:  # noqa: BLE001 - only a nicer message is at stake
         return None

@@ -229,6 +229,8 @@ def test_sigterm_during_monitor_and_log_names_the_resume_command(project_run, tm
     assert "Traceback" not in stderr
     [row] = runs_json(project)
     assert (row["run_id"], row["status"], row["failed_step"]) == (run_id, "failed", "monitor_and_log")
+    doc = json.loads(cli("inspect", run_id, "--project", str(project), "--json", cwd=project).stdout)
+    assert doc["failure"]["message"] == "the run was terminated (SIGTERM) in this step"  # not "Ctrl-C"
     resumed = cli("resume", run_id, "--project", str(project), "--json", cwd=project, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout)["attestation_hash"] == reference.data.attestation["attestationHash"]

@@ -173,6 +173,36 @@ def test_inspect_table_shows_a_ci_column_only_when_present():
     assert row(text, "metric")[-1] == "CI"
 
 
+def test_a_narrow_terminal_shortens_wallets_then_names_the_columns_it_leaves_out():
+    """Issue 25, point 6: at 100 columns the value, LOO and weight used to be cut silently."""
+    from rich.console import Console
+
+    from hokusai_cli.inspect import contributor_table
+
+    files = [{"file": "data/contrib_alice.csv", "rows_kept": 180, "rows_in": 180, "content_sha256": "0x5fc7" + "0" * 56 + "a026"}]
+    rep = {"verdict": {"weight_method": "exact_shapley"}, "contributors": [
+        {"wallet": ALICE, "rows": 180, "weight_bps": 3929, "value_bps": "275.00", "loo_bps": "50.00", "files": files}]}
+
+    def shown(width: int) -> tuple[str, list[str]]:
+        console = Console(width=width, record=True, file=open(os.devnull, "w"))
+        console.print(contributor_table(rep, width))
+        text = console.export_text()
+        return " ".join(text.split("┏")[0].split()), next(r for r in cells(text) if r[0].startswith("0x"))
+
+    title, found = shown(120)
+    assert title == "Contributors (exact_shapley); value, leave-one-out (LOO) and weight in bps"
+    assert found == [ALICE, "data/contrib_alice", "180/180", "0x5fc7…a026", "275.00", "50.00", "3929"]
+    title, found = shown(100)
+    assert title.endswith("(wallets shortened; widen the terminal or see --json)")
+    assert found == ["0x7099…79C8", "data/contrib_alice", "180/180", "0x5fc7…a026", "275.00", "50.00", "3929"]
+    title, found = shown(80)
+    assert title.endswith("(wallets shortened; +1 more column: data sha256; widen the terminal or see --json)")
+    assert found == ["0x7099…79C8", "data/contrib_alice", "180/180", "275.00", "50.00", "3929"]
+    title, found = shown(60)
+    assert title.endswith("+2 more columns: data sha256, file; widen the terminal or see --json)")
+    assert found == ["0x7099…79C8", "180", "275.00", "50.00", "3929"]  # every number whole
+
+
 def test_gate_reasons():
     cond = SimpleNamespace(name="delta_bps", value=40, threshold=100, passed=False, rule="delta_bps >= min_improvement_bps")
     assert report.gate_reason(cond) == "DeltaOne 40 bps is below the minimum of 100 bps"
@@ -235,6 +265,8 @@ def test_inspect_shows_nine_successful_steps_and_the_metric_table(demo):
     assert alice[-3:] == ["275.00", "50.00", "3929"]  # value, leave-one-out, weight: bps, named in the title
     assert "Contributors (exact_shapley); value, leave-one-out (LOO) and weight in bps" in out
     assert f"Attestation hash: {summary['attestation_hash']}" in out
+    assert ("Attests for: local (chain 31337, DeltaVerifier 0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9) (the run's "
+            "[attestation] settings; `hokusai attest --network` picks another)") in " ".join(out.split())
     assert f"MLflow run: {summary['mlflow']['run_id']} (runs:/{summary['mlflow']['run_id']})" in out
 
 
