@@ -204,69 +204,11 @@ def report_of_run(run: Any) -> dict[str, Any]:
 
 # --- reading a report: the schema, one sentence per problem --------------------------------
 
-def _show(value: Any) -> str:
-    text = json.dumps(value, default=str, ensure_ascii=True)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _sentence(error: Any) -> str:
-    """One sentence for a jsonschema error: the field, what it holds, what it must be."""
-    if error.parent is not None and error.parent.validator in ("anyOf", "oneOf"):
-        error = error.parent
-    from pipeline.attest.relayer import field_path
-
-    where, value, rule, kind = field_path(error.absolute_path, "attribution_report"), error.instance, \
-        error.validator_value, error.validator
-    if kind == "required":
-        missing = next(name for name in rule if name not in value)
-        return f"{where}.{missing} is missing; {_FIX}."
-    if kind == "additionalProperties":
-        known = set(error.schema.get("properties", {}))
-        extra = sorted(name for name in value if name not in known)[0]
-        return f"{where}.{extra} is not a field of {SCHEMA_VERSION}; remove it."
-    if kind == "anyOf" and where.endswith("]"):
-        return f"{where} has neither wallet nor account_id; give the contributor's wallet (0x + 40 lower-case hex)."
-    if kind == "type":
-        return f"{where} is {_show(value)}, not {'an' if rule in ('object', 'array', 'integer') else 'a'} {rule}; {_FIX}."
-    if kind == "const":
-        return f"{where} is {_show(value)}; it must be {_show(rule)}."
-    if kind == "enum":
-        return f"{where} is {_show(value)}; it must be one of {', '.join(map(str, rule))}."
-    if kind == "pattern":
-        hint = " (0x + 40 lower-case hex digits)" if where.endswith(".wallet") else ""
-        return f"{where} is {_show(value)}; it must match {rule}{hint}."
-    if kind == "minLength":
-        return f"{where} is {_show(value)}; give non-empty text."
-    if kind in ("minimum", "maximum"):
-        return f"{where} is {_show(value)}; it must be {'at least' if kind == 'minimum' else 'at most'} {rule}."
-    if kind == "format":
-        return f"{where} is {_show(value)}; it must be an RFC 3339 {rule} (e.g. 2026-06-05T00:00:00Z)."
-    return f"{where}: {error.message}; {_FIX}."
-
-
 def read_attribution_report(doc: Any) -> dict[str, Any]:
     """`doc` (a parsed JSON object, or its JSON text) checked against the vendored
     `attribution_report/v1` schema (draft 2020-12, formats checked) and returned; else
     `AttestationError` with one sentence naming the first field that breaks it."""
-    try:
-        import jsonschema
-    except ImportError:
-        raise AttestationError("Reading an attribution report needs jsonschema; install it with: "
-                               "pip install jsonschema") from None
-    if isinstance(doc, (str, bytes)):
-        try:
-            doc = json.loads(doc, parse_constant=_refuse)
-        except ValueError as exc:
-            raise AttestationError(f"The attribution report is not valid JSON ({exc}); {_FIX}.") from None
-    if not isinstance(doc, Mapping):
-        raise AttestationError(f"The attribution report is {_show(doc)}, not a JSON object; {_FIX}.")
-    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
-    if error is not None:
-        raise AttestationError(_sentence(error))
-    return dict(doc)
+    from pipeline.attest.schema_check import read_document
 
-
-def _refuse(constant: str) -> None:
-    raise ValueError(f"{constant} is not JSON")
+    return read_document(doc, SCHEMA_FILE, what="The attribution report", root="attribution_report",
+                         version=SCHEMA_VERSION, fix=_FIX)

@@ -201,14 +201,6 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-def field_path(path: Any, root: str = "mint_request") -> str:
-    """A jsonschema error's path as the field a sentence names: root.contributors[0].wallet."""
-    out = root
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -221,7 +213,9 @@ def _count(value: Any) -> Any:
 def _sentence(error: Any, msg: Mapping[str, Any]) -> str:
     """One sentence for a jsonschema error of a mint_request: the field, what it holds, the fix."""
     path = list(error.absolute_path)
-    where, value, kind = field_path(path), error.instance, error.validator
+    from pipeline.attest.schema_check import field_path
+
+    where, value, kind = field_path(path, "mint_request"), error.instance, error.validator
     field = next((p for p in reversed(path) if isinstance(p, str)), None)
     in_contributor = len(path) >= 2 and path[0] == "contributors"
     if kind == "required":
