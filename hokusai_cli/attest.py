@@ -129,6 +129,21 @@ CommitmentOpt = Annotated[Optional[str], typer.Option("--baseline-commitment", h
 ZeroCostOpt = Annotated[bool, typer.Option("--allow-zero-cost", help="Sign although no cost is configured (actualCostUsdMicro 0 turns the contract's budget check off).")]
 AllowDryRunOpt = Annotated[bool, typer.Option("--allow-dry-run", help="Accept evidence marked dryRun (signed with --force): without it the check dry_run fails.")]
 AllowGateFailedOpt = Annotated[bool, typer.Option("--allow-gate-failed", help="Accept evidence whose DeltaOne gate failed (gate.passed false, signed with --force): without it the check gate fails.")]
+RpcOpt = Annotated[Optional[str], typer.Option("--rpc", envvar="HOKUSAI_RPC_URL", metavar="URL", help="JSON-RPC URL of a node of the attestation's chain: read the live DeltaVerifier and simulate submitMintRequest with eth_call (no transaction, no key sent); or set HOKUSAI_RPC_URL or \\[attestation] rpc_url.")]
+RelayerOpt = Annotated[Optional[str], typer.Option("--relayer", metavar="ADDR", help="Address --rpc simulates the submission from (it must hold SUBMITTER_ROLE; default: \\[attestation] relayer).")]
+RpcProjectOpt = Annotated[Path, typer.Option("--project", "-p", file_okay=False, help="Project whose \\[attestation] rpc_url and relayer apply.")]
+
+
+def chain_settings(project: Path, rpc: str | None, relayer: str | None) -> tuple[str, str]:
+    """(node URL, relayer) of the --rpc preflight: the options, else the project's [attestation]
+    rpc_url and relayer (with their HOKUSAI_* variables); an empty URL means no preflight."""
+    from pipeline.attest.eip712 import is_address
+    from pipeline.config import load_settings
+
+    if relayer is not None and not is_address(relayer):
+        raise InputError(f"--relayer {relayer!r} is not an address; give 0x followed by 40 hex digits.")
+    settings = load_settings(project.resolve()).attestation
+    return (settings.rpc_url if rpc is None else rpc), (relayer or settings.relayer)
 
 
 def attestation_document(
@@ -310,12 +325,18 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON on stdout.")] = False,
     allow_dry_run: AllowDryRunOpt = False,
     allow_gate_failed: AllowGateFailedOpt = False,
+    rpc: RpcOpt = None,
+    relayer: RelayerOpt = None,
+    project: RpcProjectOpt = Path("."),
 ) -> None:
     """Recompute the evidence hash, idempotency key and digest, recover every signer, check that the
     evidence is of a real run that passed its gate, and check what the contract would do (deadline,
-    minImprovementBps, budget); exit 1 on any failed check.
+    minImprovementBps, budget); with --rpc, also read the live DeltaVerifier (head, attesters, threshold,
+    idempotency key, minImprovementBps, mint budget) and simulate submitMintRequest; exit 1 on any failed check.
 
     Example: hokusai verify attestation.json --expect-signer 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC
+
+    Example: hokusai verify attestation.json --rpc http://127.0.0.1:8545
     """
     from rich.table import Table
     from rich.text import Text
@@ -331,11 +352,19 @@ def verify(
         if at is not None and at < 0:
             raise InputError(f"--at {at} is before 1970; give a unix time in seconds.")
         doc = _load_attestation(file)
-    checks = verify_document(doc, expect_signer or [], now=int(time.time()) if at is None else at,
-                             allow_dry_run=allow_dry_run, allow_gate_failed=allow_gate_failed)
+        url, sender = chain_settings(project, rpc, relayer)
+        checks = verify_document(doc, expect_signer or [], now=int(time.time()) if at is None else at,
+                                 allow_dry_run=allow_dry_run, allow_gate_failed=allow_gate_failed)
+        reward = None
+        if url:
+            from pipeline.attest.chain import preflight
+
+            result = preflight(doc, url, sender)
+            checks, reward = checks + result.checks, result.reward_wei
     passed = all(c.ok for c in checks)
     if as_json:
-        typer.echo(json.dumps({"ok": passed, "checks": [c.__dict__ for c in checks]}, indent=2))
+        extra = {} if reward is None else {"reward_wei": str(reward)}
+        typer.echo(json.dumps({"ok": passed, "checks": [c.__dict__ for c in checks], **extra}, indent=2))
     table = Table(title=Text(_printable(f"verify {file.name}")), title_justify="left", header_style="bold")
     for column in ("check", "result", "detail"):
         table.add_column(column, overflow="fold")
@@ -344,6 +373,13 @@ def verify(
                       Text(_printable(c.detail)))
     out = render.console()
     out.print(table)
-    out.print(Text("All checks hold." if passed else f"{sum(not c.ok for c in checks)} check(s) failed.",
-                   style="bold green" if passed else "bold red"))
+    if passed and reward is not None:
+        from pipeline.attest.chain import tokens
+
+        verdict = f"All checks hold; submitMintRequest would mint {tokens(reward)} tokens."
+    elif passed:
+        verdict = "All checks hold."
+    else:
+        verdict = f"{sum(not c.ok for c in checks)} check(s) failed."
+    out.print(Text(verdict, style="bold green" if passed else "bold red"))
     raise typer.Exit(0 if passed else 1)

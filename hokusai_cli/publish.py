@@ -11,7 +11,8 @@ import typer
 
 from hokusai_cli.attest import (
     AllowDryRunOpt, AllowGateFailedOpt, AttachOpt, ChainIdOpt, CommitmentOpt, ContractOpt, DeadlineDaysOpt,
-    DeadlineOpt, FromOpt, KeyEnvOpt, KeyFileOpt, NetworkOpt, ProjectOpt, RunArg, ZeroCostOpt, attestation_document,
+    DeadlineOpt, FromOpt, KeyEnvOpt, KeyFileOpt, NetworkOpt, ProjectOpt, RelayerOpt, RpcOpt, RunArg, ZeroCostOpt,
+    attestation_document, chain_settings,
 )
 from hokusai_cli.common import handled
 
@@ -38,10 +39,13 @@ def publish(
     force: Annotated[bool, typer.Option("--force", help="Publish an idempotency key already published to this queue, and sign what `attest` refuses without --force.")] = False,
     allow_dry_run: AllowDryRunOpt = False,
     allow_gate_failed: AllowGateFailedOpt = False,
+    rpc: RpcOpt = None,
+    relayer: RelayerOpt = None,
 ) -> None:
     """Sign the attestation of a run (or take a signed one with --from), check it as `verify` does (a
     dry-run or a failed gate only with --allow-dry-run / --allow-gate-failed), and LPUSH the relayer's
-    mint_request v1.0 message onto its Redis list, once per idempotency key (a retry after a lost answer
+    mint_request v1.0 message onto its Redis list, once per idempotency key (with --rpc or [attestation] rpc_url,
+    only after the live DeltaVerifier's preflight passes, as `verify --rpc` runs it) (a retry after a lost answer
     finds the message on Redis and pushes nothing); the message on the queue is printed on stdout.
 
     Example: hokusai publish --sign-key-env ATTESTER_KEY --network sepolia --redis-url redis://127.0.0.1:6379/0
@@ -79,10 +83,17 @@ def publish(
                 f"The attestation fails the `hokusai verify` check {check.name} ({check.detail}), so it is "
                 "not published; attest the run again."
             )
+        url, sender = chain_settings(project, rpc, relayer)
+        reward = _preflight(doc, url, sender, force) if url else None
         message = mint_request(doc)
         result = push(message, redis_url=redis_url, queue=queue, record_dir=project.resolve() / STATE_DIR,
                       force=force)
     typer.echo(json.dumps(result.message, indent=2))
+    if reward is not None:
+        from pipeline.attest.chain import public_url, tokens
+
+        render.console().print(f"Preflight at {public_url(url)}: submitMintRequest from {sender} would mint "
+                               f"{tokens(reward)} tokens.", soft_wrap=True, markup=False)
     queued = result.message
     if result.already_queued:
         render.console().print(
@@ -101,3 +112,19 @@ def publish(
         f"{queued['evaluation']['actual_cost_usd_micro']}; the list now holds {result.queue_length} message(s).",
         soft_wrap=True, markup=False,
     )
+
+
+def _preflight(doc: dict, url: str, sender: str, force: bool) -> int | None:
+    """The reward the live DeltaVerifier would mint (wei), or the first failing preflight row as
+    one sentence: nothing is pushed that the contract would refuse (or, unless --force, pay 0 for)."""
+    from pipeline.attest.chain import FORCIBLE, preflight
+    from pipeline.attest.evidence import run_of
+    from pipeline.errors import AttestationError
+
+    result = preflight(doc, url, sender)
+    for check in result.checks:
+        if not check.ok and not (force and check.name in FORCIBLE):
+            forcible = "; pass --force to publish it anyway" if check.name in FORCIBLE else ""
+            raise AttestationError(f"The attestation of {run_of(doc)} fails the --rpc preflight row {check.name} "
+                                   f"({check.detail}), so it is not published{forcible}.")
+    return result.reward_wei

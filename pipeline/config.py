@@ -209,6 +209,17 @@ class TrackingSection(_Section):
     mlflow_uri: str = Field("", description="Empty = sqlite:///<project>/.hokusai/mlflow.db")
     experiment: str = Field("hokusai", min_length=1, description="MLflow experiment (dry-runs log to <experiment>-dry-run).")
 
+    rpc_url: str = Field(
+        "", pattern=r"^$|^https?://\S+$",
+        description="JSON-RPC URL of a node of the target chain: `verify` and `publish` then read the live DeltaVerifier "
+        "and simulate submitMintRequest (eth_call only, no transaction, no key sent); empty = no preflight. "
+        "`--rpc` and HOKUSAI_RPC_URL beat it.",
+    )
+    relayer: str = Field(
+        "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="Address the preflight simulates submitMintRequest from (eth_call `from`): the relayer, which "
+        "holds SUBMITTER_ROLE; the default is Hardhat account #0, the deployer of a local chain. `--relayer` beats it.",
+    )
 
 class MetaflowSection(_Section):
     """Where Metaflow keeps run artifacts. Metadata (the run index) always stays in the
@@ -377,8 +388,9 @@ def mlflow_uri(settings: Settings, project_dir: Path) -> str:
 
 
 #: Settings of how a run executes, not of what it finds: left out of the config hash (a fanned-out
-#: attribution gives exactly the in-process result, so the same evaluation keeps one evidence hash).
-EXECUTION_ONLY = {"evaluation": {"attribution_fan_out"}}
+#: attribution gives exactly the in-process result, so the same evaluation keeps one evidence hash; where
+#: the preflight reads the chain changes nothing the run found).
+EXECUTION_ONLY = {"evaluation": {"attribution_fan_out"}, "attestation": {"rpc_url", "relayer"}}
 
 
 def evaluation_settings(settings: Settings) -> dict[str, Any]:
