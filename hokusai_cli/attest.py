@@ -112,7 +112,9 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
-FORMATS = ("attestation", "mint-request", "attribution-report")
+FORMATS = ("attestation", "mint-request", "attribution-report", "acceptance-event")
+#: Formats read from the run as it is: nothing in them is signed.
+UNSIGNED_FORMATS = ("attribution-report", "acceptance-event")
 
 RunArg = Annotated[Optional[str], typer.Argument(help="Run id or HokusaiEvaluationFlow/<id>; default: the latest run.")]
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", file_okay=False, help="Project folder holding the runs.")]
@@ -180,24 +182,26 @@ def attest(
     deadline_days: DeadlineDaysOpt = None,
     deadline: DeadlineOpt = None,
     baseline_commitment: CommitmentOpt = None,
-    output_format: Annotated[str, typer.Option("--format", metavar="FORMAT", help="attestation (the hokusai.attestation/v1 document), mint-request (the relayer's mint_request v1.0 message; needs a signature) or attribution-report (Hokusai's attribution_report/v1 of the run: contributors, raw scores, weights; unsigned).")] = "attestation",
+    output_format: Annotated[str, typer.Option("--format", metavar="FORMAT", help="attestation (the hokusai.attestation/v1 document), mint-request (the relayer's mint_request v1.0 message; needs a signature), attribution-report (Hokusai's attribution_report/v1 of the run: contributors, raw scores, weights; unsigned) or acceptance-event (Hokusai's deltaone.acceptance/v1 of an accepted run; unsigned).")] = "attestation",
     allow_zero_cost: ZeroCostOpt = False,
     force: Annotated[bool, typer.Option("--force", help="Sign even a dry-run, a run whose gate failed, a gain below the network's minImprovementBps or a cost over budget.")] = False,
 ) -> None:
     """Print the attestation of a successful run as JSON on stdout (EIP-712 MintRequest for DeltaVerifier),
-    or with --format the relayer's mint request or the run's attribution report.
+    or with --format the relayer's mint request, the run's attribution report or its acceptance event.
 
     Example: hokusai attest 1795674766048057 --network sepolia --sign-key-env ATTESTER_KEY > attestation.json
 
     Example: hokusai attest 1795674766048057 --format attribution-report > attribution_report.json
+
+    Example: hokusai attest 1795674766048057 --format acceptance-event > deltaone_acceptance_event.json
     """
     from hokusai_cli import render
 
     with handled():
         if output_format not in FORMATS:
-            raise InputError(f"--format {output_format!r} is not a format; use attestation, mint-request or "
-                             "attribution-report.")
-        if output_format == "attribution-report":
+            raise InputError(f"--format {output_format!r} is not a format; use attestation, mint-request, "
+                             "attribution-report or acceptance-event.")
+        if output_format in UNSIGNED_FORMATS:
             signing = {"--from": from_file, "--sign-key-file": sign_key_file, "--sign-key-env": sign_key_env,
                        "--attach": attach, "--network": network, "--chain-id": chain_id,
                        "--verifying-contract": verifying_contract, "--deadline-days": deadline_days,
@@ -205,12 +209,18 @@ def attest(
                        "--allow-zero-cost": allow_zero_cost, "--force": force}
             given = [name for name, value in signing.items() if value not in (None, False, [])]
             if given:
-                raise InputError(f"--format attribution-report is read from the run and is not signed; drop "
+                raise InputError(f"--format {output_format} is read from the run and is not signed; drop "
                                  f"{', '.join(given)}.")
+        if output_format == "attribution-report":
             from pipeline.attest.attribution_report import report_json
 
             report = attribution_report_of(project, run)
             typer.echo(report_json(report))
+        elif output_format == "acceptance-event":
+            from pipeline.attest.acceptance import event_json
+
+            event = acceptance_event_of(project, run, now=int(time.time()))
+            typer.echo(event_json(event), nl=False)
         else:
             doc = attestation_document(
                 project=project, run=run, from_file=from_file, sign_key_file=sign_key_file, sign_key_env=sign_key_env,
@@ -227,6 +237,10 @@ def attest(
     out = render.console()
     if output_format == "attribution-report":
         out.print(report_summary(report), soft_wrap=True, markup=False)
+    elif output_format == "acceptance-event":
+        out.print(f"Acceptance event of {event['eval_id']}: delta {event['delta_bps']} bps (threshold "
+                  f"{event['delta_threshold_bps']}), {len(event['contributors'])} contributor(s), attestation "
+                  f"{event['attestation_hash']}, MLflow run {event['mlflow_run_id']}", soft_wrap=True, markup=False)
     else:
         out.print(summary(doc), soft_wrap=True, markup=False)
 
@@ -238,6 +252,20 @@ def attribution_report_of(project: Path, ref: str | None) -> dict[str, Any]:
     from pipeline.runs.runner import finished_run
 
     return report_of_run(finished_run(project.resolve(), ref))
+
+
+def acceptance_event_of(project: Path, ref: str | None, *, now: int) -> dict[str, Any]:
+    """The `deltaone.acceptance/v1` event of a successful run (`pipeline.attest.acceptance`): from
+    its attestation as `attest` builds it (unsigned) and the MLflow run that logged it (also
+    one logged later by `hokusai track`)."""
+    from pipeline.attest.acceptance import acceptance_event
+    from pipeline.runs.report import tracking_state
+    from pipeline.runs.runner import finished_run
+
+    run = finished_run(project.resolve(), ref)
+    doc = _from_run(project.resolve(), run.pathspec, None, None, None, None, None, None, now)
+    mlflow = tracking_state(run) or {}
+    return acceptance_event(doc, mlflow_run_id=mlflow.get("run_id") if mlflow.get("status") == "logged" else None)
 
 
 def report_summary(report: dict[str, Any]) -> str:

@@ -76,6 +76,28 @@ def test_a_real_runs_event_carries_the_signed_hashes_and_upstreams_bps(project_r
     assert [c["wallet_address"] for c in event["contributors"]] == sorted([BOB.lower(), ALICE.lower()])
     assert sum(c["weight_bps"] for c in event["contributors"]) == 10000
 
+    # the command gives the same event, valid, from the run and its MLflow run
+    shown = invoke("attest", run.id, "--project", str(project), "--format", "acceptance-event")
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout) == event
+    assert " ".join(shown.stderr.split()) == (
+        f"Acceptance event of {run.pathspec}: delta 700 bps (threshold 100), 2 contributor(s), attestation "
+        f"{doc['attestationHash']}, MLflow run {run.data.tracking['run_id']}")
+
+
+@pytest.mark.timeout(600)
+def test_the_command_refuses_a_dry_run_and_signing_options(demo_runs):
+    run_id, project = demo_runs["first"]["run_id"], str(demo_runs["project"])
+    refused = invoke("attest", run_id, "--project", project, "--format", "acceptance-event")
+    assert refused.exit_code == 2
+    assert " ".join(refused.stderr.split()) == (
+        f"Error: Run HokusaiEvaluationFlow/{run_id} is a dry-run, so it has no deltaone.acceptance/v1 event: Hokusai "
+        "emits one only for an accepted evaluation; evaluate for real with `hokusai run`.")
+    assert refused.stdout == ""
+    signed = invoke("attest", run_id, "--project", project, "--format", "acceptance-event", "--network", "local")
+    assert (signed.exit_code, " ".join(signed.stderr.split())) == (
+        2, "Error: --format acceptance-event is read from the run and is not signed; drop --network.")
+
 
 def test_no_event_for_a_dry_run_a_failed_gate_or_a_run_without_mlflow():
     doc = unsigned_attestation()
