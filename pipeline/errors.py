@@ -56,6 +56,11 @@ class TrackingError(HokusaiError):
     """MLflow could not be reached or refused the record (exit 3): the evaluation stands."""
 
 
+class DeliveryError(HokusaiError):
+    """An endpoint (a webhook) did not take what was sent after every retry (exit 3): what
+    was published elsewhere stands; the sentence says how to send it again."""
+
+
 class FlowFailed(HokusaiError):
     """The Metaflow run itself failed (exit 3)."""
 

@@ -63,7 +63,7 @@ class Delivery:
 
 
 def deliver(
-    url: str, payload: Mapping[str, Any], secret: str, *, attempts: int = ATTEMPTS, base_delay_s: float = BASE_DELAY_S,
+    url: str, payload: Mapping[str, Any], secret: str, *, attempts: int = ATTEMPTS, base_delay_s: float | None = None,
     timeout_s: float = TIMEOUT_S, sleep: Callable[[float], None] = time.sleep,
 ) -> Delivery:
     """POST the signed payload; any answer but 2xx, or none, is retried after base × 4^i seconds
@@ -72,6 +72,7 @@ def deliver(
     import urllib.request
 
     body = body_bytes(payload)
+    base_delay_s = BASE_DELAY_S if base_delay_s is None else base_delay_s
     status, error = None, None
     for attempt in range(1, attempts + 1):
         timestamp, nonce = str(int(time.time())), str(uuid.uuid4())
