@@ -203,12 +203,6 @@ class AttestationSection(_Section):
     )
     baseline_commitment: str = Field("", pattern=r"^$|^0x[0-9a-f]{64}$",
                                      description="bytes32 baselineCommitment override (the on-chain head); empty = sha256 of the baseline's skops bytes.")
-
-
-class TrackingSection(_Section):
-    mlflow_uri: str = Field("", description="Empty = sqlite:///<project>/.hokusai/mlflow.db")
-    experiment: str = Field("hokusai", min_length=1, description="MLflow experiment (dry-runs log to <experiment>-dry-run).")
-
     rpc_url: str = Field(
         "", pattern=r"^$|^https?://\S+$",
         description="JSON-RPC URL of a node of the target chain: `verify` and `publish` then read the live DeltaVerifier "
@@ -220,6 +214,12 @@ class TrackingSection(_Section):
         description="Address the preflight simulates submitMintRequest from (eth_call `from`): the relayer, which "
         "holds SUBMITTER_ROLE; the default is Hardhat account #0, the deployer of a local chain. `--relayer` beats it.",
     )
+
+
+class TrackingSection(_Section):
+    mlflow_uri: str = Field("", description="Empty = sqlite:///<project>/.hokusai/mlflow.db")
+    experiment: str = Field("hokusai", min_length=1, description="MLflow experiment (dry-runs log to <experiment>-dry-run).")
+
 
 class MetaflowSection(_Section):
     """Where Metaflow keeps run artifacts. Metadata (the run index) always stays in the
