@@ -188,7 +188,7 @@ class AttestationSection(_Section):
     model_name: str = Field(
         "", description="The relayer's model_id string (e.g. 'sales-lead-scoring'); empty = the numeric [model] id."
     )
-    deadline_days: int = Field(7, ge=1, le=3650, description="Signature deadline: now + this many days at attest time.")
+    deadline_days: int = Field(5, ge=1, le=3650, description="Signature deadline: now + this many days at attest time (5: Hokusai's MINT_SIGNATURE_DEADLINE_DAYS).")
     usd_per_cpu_hour: float = Field(
         0.0, ge=0, le=1000, allow_inf_nan=False,
         description="Price of one CPU-hour in USD: actualCostUsdMicro = the run's measured CPU-seconds x this; "

@@ -79,7 +79,7 @@ KEY_LINES = {
         "│ 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC │ 100 │ 241.67 bps │ 50.00 bps │ 3452 bps │",
         "│ 0x90F79bf6EB2c4f870365E785982E1f101E93b906 │ 69 │ 266.67 bps │ 100.00 bps │ 3810 bps │",
         "Contributors (exact_shapley); value, leave-one-out (LOO) and weight in bps",
-        "│ 0x90F79bf6EB2c4f870365E785982E1f101E93b906 │ incoming/pooled.pa │ 69/74 │ 0xe9f5…6bf8 │ 266.67 │ 100.00 │ 3810 │",
+        "│ 0x90F79bf6EB2c4f870365E785982E1f101E93b906 │ incoming/pooled.pa │ 69/74 │ 0x49ae…8d6e │ 266.67 │ 100.00 │ 3810 │",
         "Candidate: trained on 369 rows, sha256 0x…",
     ],
     "regression": [
@@ -92,10 +92,10 @@ KEY_LINES = {
         "welch_t (continuous, reported, not gating): one-sided p = 0.264688",
         "│ 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 │ 120 │ 387.50 bps │ 172.00 bps │ 6210 bps │",
         "│ 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC │ 122 │ 236.50 bps │ 21.00 bps │ 3790 bps │",
-        "│ r2 * │ 0.1634 │ 0.3152 │ +1518 bps │ [+168, +2802] │",
-        "DeltaOne 15.18 pp (1518 bps) on r2: gate passed",
-        "│ 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 │ 120 │ 1142.50 bps │ 399.00 bps │ 7526 bps │",
-        "│ 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC │ 122 │ 375.50 bps │ -368.00 bps │ 2474 bps │",
+        "│ r2 * │ 0.1634 │ 0.3086 │ +1452 bps │ [+204, +2663] │",
+        "DeltaOne 14.52 pp (1452 bps) on r2: gate passed",
+        "│ 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 │ 120 │ 1157.00 bps │ 498.00 bps │ 7968 bps │",
+        "│ 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC │ 122 │ 295.00 bps │ -364.00 bps │ 2032 bps │",
     ],
 }
 

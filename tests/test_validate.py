@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.data.tables import Schema, content_sha256, read_table
+from pipeline.data.content_hash import content_sha256
+from pipeline.data.tables import Schema, read_table
 from tests.conftest import ALICE, BOB, FIXTURES, invoke
 
 pytestmark = pytest.mark.timeout(120)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pipeline import __version__
+from pipeline.data.content_hash import CONTENT_V3
 from pipeline.modelling.baseline import ModelInfo
 from pipeline.data.contributions import Contribution
 from pipeline.scoring.delta import Delta
@@ -44,6 +45,7 @@ def build_evidence(
         "configHash": config_hash,
         "seed": seed,
         "dryRun": dry_run,
+        "contentHash": CONTENT_V3,  # how contentSha256 is defined (evidence without it: hokusai.content/v2)
         "baseline": {"source": baseline.source, "estimator": baseline.estimator,
                      "sha256": baseline.sha256, "commitment": baseline.sha256},
         "candidate": {"estimator": candidate.estimator, "sha256": candidate.sha256,
@@ -194,9 +196,11 @@ def mint_message(
             "deadline": deadline,
         },
         # a contributor credited 0 bps gets nothing on chain, and the relayer requires weight_bps >= 1:
-        # such a contributor stays named in the evidence (weightBps 0) and is left out here
-        "contributors": [{"walletAddress": c["wallet"], "weight": c["weightBps"]}
-                         for c in evidence["contributors"] if c["weightBps"] != 0],
+        # such a contributor stays named in the evidence (weightBps 0) and is left out here. Sorted by
+        # lower-case wallet, as Hokusai's producer signs them: one batch, one signed message, whoever builds it
+        "contributors": sorted(({"walletAddress": c["wallet"], "weight": c["weightBps"]}
+                                for c in evidence["contributors"] if c["weightBps"] != 0),
+                               key=lambda c: c["walletAddress"].lower()),
     }
 
 

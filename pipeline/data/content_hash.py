@@ -1,6 +1,6 @@
-"""The content hash of a table: `hokusai.content/v3` (vectorised; meant for new evidence, not
-yet used by runs) and `hokusai.content/v2` (one sha256 per row: what evidence records today,
-then the verifier for older evidence; `pipeline.data.tables` re-exports it under its old names).
+"""The content hash of a table: `hokusai.content/v3` (vectorised; what evidence records, field
+`contentHash`), with `hokusai.content/v2` (one sha256 per row: what older evidence recorded,
+kept as its verifier in `content_hash_v2`; `pipeline.data.tables` re-exports it under its old names).
 
 Both hash a table by its values: the same rows give the same hash in any row order, column
 order and file format (CSV, TSV, JSON, JSON Lines, Parquet), a one-cell change gives another,

@@ -25,14 +25,12 @@ from pipeline.data import pii
 from pipeline.data.columns import label_text
 from pipeline.config import DataSection
 from pipeline.errors import DataError
+from pipeline.data.content_hash import canonical_order, content_sha256, subset_sha256
 from pipeline.data.tables import (
     Schema,
     TableInfo,
-    canonical_order,
-    digests_sha256,
     read_table,
     read_table_info,
-    row_digests,
     sha256_hex,
 )
 
@@ -603,7 +601,6 @@ def integrate_contributions(
     benchmark_shape = {"benchmark_rows": len(benchmark), "benchmark_distinct": len(benchmark_keys)}
     seen = np.unique(duplicate_keys(base, schema))
     kept_frames = [base[schema.columns].assign(**{ORIGIN: -1})]
-    kept_digests = [row_digests(base[schema.columns])]  # for the canonical order of the training rows
     contributions: list[Contribution] = []
     reports: list[FileReport] = []
     for raw in files:
@@ -617,8 +614,8 @@ def integrate_contributions(
         duplicate = fresh & (pd.Series(keys).duplicated().to_numpy() | np.isin(keys, seen))
         keep = fresh & ~duplicate
         seen = np.union1d(seen, keys[keep])
-        digests = row_digests(frame)  # once per file: its content hash, its groups' and the order
-        file_hash = digests_sha256(frame.columns, digests)
+        file_order = canonical_order(frame)  # once per file: its content hash and its groups'
+        file_hash = content_sha256(frame, order=file_order)
         group_wallets = list(pd.unique(pd.Series(wallets, dtype=object)))  # first-appearance order
         if len(group_wallets) > 1:  # a wallet column: every cell holds a checked wallet
             codes = pd.Series(wallets, dtype=object).map({w: i for i, w in enumerate(group_wallets)}).to_numpy(dtype=int)
@@ -629,7 +626,7 @@ def integrate_contributions(
             read, usable = codes == code, usable_codes == code
             contributions.append(Contribution(
                 file=item.name, wallet=wallet, file_sha256=item.file_sha256,
-                content_sha256=file_hash if len(group_wallets) == 1 else digests_sha256(frame.columns, digests[usable]),
+                content_sha256=file_hash if len(group_wallets) == 1 else subset_sha256(frame, usable, file_order),
                 rows_in=int(read.sum()), rows_kept=int((keep & usable).sum()),
                 duplicates_dropped=int((duplicate & usable).sum()),
                 benchmark_rows_dropped=int((in_benchmark & usable).sum()),
@@ -638,7 +635,6 @@ def integrate_contributions(
             kept = frame[keep & usable]  # a copy: the origin column goes in without another
             kept.insert(len(kept.columns), ORIGIN, len(contributions) - 1)
             kept_frames.append(kept)
-            kept_digests.append(digests[keep & usable])
         reports.append(FileReport(
             file=item.name, file_sha256=item.file_sha256, content_sha256=file_hash, table=item.table,
             wallet=item.wallet, wallet_column=item.wallet_column, rows_read=item.rows_read,
@@ -660,7 +656,7 @@ def integrate_contributions(
     kept_frames.clear()  # (memory: the parts are copied into `training`)
     # Canonical order: the candidate (and every attribution retraining, on rows filtered from
     # this frame) depends on the set of rows, not on file order, row order or format.
-    order = canonical_order(np.concatenate(kept_digests), training[ORIGIN].to_numpy())
+    order = canonical_order(training[schema.columns], training[ORIGIN].to_numpy())
     training = training.take(order).reset_index(drop=True)
     used = {key: getattr(rules, key) for key in ("invalid_rows", "missing", "min_rows", "pii", "wallet_column", "max_rows")}
     if rules.id_column:

@@ -102,18 +102,27 @@ class Delta:
         return asdict(self)
 
 
-def largest_remainder(shares: list[Rational], total: int = TOTAL_WEIGHT_BPS) -> list[int]:
+def largest_remainder(shares: list[Rational], total: int = TOTAL_WEIGHT_BPS, keys: list[str] | None = None) -> list[int]:
     """Integer weights proportional to `shares` (ints or Fractions) summing to exactly
-    `total` (Hamilton's method; ties go to the earlier entry). Exact: no floats."""
+    `total` (Hamilton's method). Equal remainders go to the entry whose key sorts first
+    (upstream's rule with `identity_keys`: the lexicographically smaller lower-case wallet),
+    else to the earlier entry. Exact: no floats."""
     whole = sum(Fraction(s) for s in shares)
     if whole <= 0:
         raise ValueError("largest_remainder needs a positive total share")
     quotas = [Fraction(s) * total / whole for s in shares]
     weights = [q.numerator // q.denominator for q in quotas]
-    by_remainder = sorted(range(len(shares)), key=lambda i: (-(quotas[i] - weights[i]), i))
+    tie = keys if keys is not None else [""] * len(shares)
+    by_remainder = sorted(range(len(shares)), key=lambda i: (-(quotas[i] - weights[i]), tie[i], i))
     for i in by_remainder[: total - sum(weights)]:
         weights[i] += 1
     return weights
+
+
+def identity_keys(wallets: Any) -> list[str]:
+    """Each wallet as upstream compares identities: lower-case; rows with no wallet sort last
+    (they have no identity, and are never paid)."""
+    return [w.lower() if w else "\U0010ffff" for w in wallets]
 
 
 def fraction_text(value: Fraction) -> str:
@@ -132,7 +141,7 @@ def _rows_by_wallet(contributions: list[Contribution]) -> dict[str | None, int]:
 def row_share_weights(contributions: list[Contribution]) -> list[Contributor]:
     """Group kept rows by wallet (first appearance order) and weight them by row share."""
     rows = _rows_by_wallet(contributions)
-    weights = largest_remainder(list(rows.values()))
+    weights = largest_remainder(list(rows.values()), keys=identity_keys(rows))
     return [Contributor(w, r, weight) for (w, r), weight in zip(rows.items(), weights)]
 
 
@@ -172,7 +181,7 @@ def attributed_weights(
                 "(every weight is 0) and the run cannot be attested.")
         return ([Contributor(w, r, 0, t, lo, e) for (w, r), t, lo, e in zip(rows.items(), texts, loo, se)],
                 f"{attribution.method}+{NONE_IMPROVED}", [note])
-    weights = largest_remainder(shares)
+    weights = largest_remainder(shares, keys=identity_keys(rows))
     return ([Contributor(w, r, weight, t, lo, e)
              for (w, r), weight, t, lo, e in zip(rows.items(), weights, texts, loo, se)], attribution.method, [])
 

@@ -50,8 +50,8 @@ def test_unsigned_attestation_content(demo_runs):
     assert anchors["idempotencyKey"] == idempotency_key(1, doc["attestationHash"])
     assert anchors["datasetHash"] == doc["evidence"]["benchmark"]["sha256"]
     assert (anchors["metricName"], anchors["metricFamily"]) == ("accuracy", "proportion")
-    assert doc["typedData"]["message"]["contributors"] == [
-        {"walletAddress": ALICE, "weight": 3929}, {"walletAddress": BOB, "weight": 6071}]
+    assert doc["typedData"]["message"]["contributors"] == [  # sorted by lower-case wallet: Bob's 0x3c44… first
+        {"walletAddress": BOB, "weight": 6071}, {"walletAddress": ALICE, "weight": 3929}]
     assert doc["typedData"]["domain"] == {"name": "HokusaiDeltaVerifier", "version": "1", "chainId": 31337,
                                           "verifyingContract": "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9"}
     assert doc["signatures"] == [] and doc["signers"] == []

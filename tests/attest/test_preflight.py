@@ -66,13 +66,13 @@ def test_good_attestation_exits_0_with_its_reward(chain, node, signed):
     path, doc = signed
     payload, key = doc["typedData"]["message"]["payload"], doc["typedData"]["message"]["payload"]["anchors"]["idempotencyKey"]
     assert (payload["baselineScoreBps"], payload["candidateScoreBps"]) == (9100, 9800)
-    assert doc["typedData"]["message"]["contributors"] == [{"walletAddress": ALICE, "weight": 3929},
-                                                           {"walletAddress": BOB, "weight": 6071}]
+    assert doc["typedData"]["message"]["contributors"] == [{"walletAddress": BOB, "weight": 6071},  # by lower-case wallet
+                                                           {"walletAddress": ALICE, "weight": 3929}]
     result, human = verify(path, node, "good")  # from the default relayer, Hardhat #0, the deployer
     assert result.exit_code == 0, result.stdout
     assert failed(result) == {}
     assert json.loads(result.stdout)["reward_wei"] == str(7000 * E18)
-    assert detail(result, "chain_reward") == f"7000 tokens (7000000000000000000000 wei): {ALICE} 2750.3, {BOB} 4249.7"
+    assert detail(result, "chain_reward") == f"7000 tokens (7000000000000000000000 wei): {BOB} 4249.7, {ALICE} 2750.3"
     assert detail(result, "chain_submit") == f"eth_call submitMintRequest from {DEFAULT_RELAYER}: accepted"
     assert detail(result, "chain_budget") == ("expected reward 7000 tokens <= model 7's mint budget remaining "
                                               "1000000000000 tokens")

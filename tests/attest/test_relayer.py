@@ -153,8 +153,8 @@ def test_every_message_of_a_signed_attestation_validates() -> None:
     message = mint_request(signed_attestation())
     valid(message)
     assert message["model_id"] == message["model_id_uint"] == "7"
-    assert message["contributors"] == [{"wallet_address": ALICE.lower(), "weight_bps": 3929},
-                                       {"wallet_address": BOB.lower(), "weight_bps": 6071}]
+    assert message["contributors"] == [{"wallet_address": BOB.lower(), "weight_bps": 6071},  # as signed: by wallet
+                                       {"wallet_address": ALICE.lower(), "weight_bps": 3929}]
     assert message["evaluation"] == {
         "metric_name": "accuracy", "metric_family": "proportion", "baseline_score_bps": 9100, "new_score_bps": 9800,
         "max_cost_usd_micro": 5000000, "actual_cost_usd_micro": 2340000, "sample_size_baseline": 200,

@@ -18,7 +18,9 @@ from pipeline.data.contributions import (
     duplicate_keys,
     integrate_contributions,
 )
-from pipeline.data.tables import Schema, content_sha256, read_table
+from pipeline.data.content_hash import content_sha256
+from pipeline.data.content_hash_v2 import content_sha256_v2
+from pipeline.data.tables import Schema, read_table
 from tests.conftest import ALICE, FIXTURES, invoke, make_project
 
 pytestmark = pytest.mark.timeout(120)
@@ -69,8 +71,9 @@ def test_the_content_hash_is_the_same_whatever_form_the_label_had(classes: list)
               for name, data in CONTRIBUTIONS.items()}
 
     assert set(hashes.values()) == {content_sha256(ROWS.astype(float))}
-    # the same hash as before the fix (keys changed, the content hash did not)
-    assert set(hashes.values()) == {"0x9659a17e247b50b1538d77c1b38d0e05ac92d69695173dd2d277485f4aa192b3"}
+    # pinned (hokusai.content/v3); the v2 hash of the same rows is the one pinned before the label fix
+    assert set(hashes.values()) == {"0xb87602fa25ce12bb8b812775113e2e1315e35383efa93779a3409bd697dff51f"}
+    assert content_sha256_v2(ROWS.astype(float)) == "0x9659a17e247b50b1538d77c1b38d0e05ac92d69695173dd2d277485f4aa192b3"
 
 
 def test_duplicate_keys_put_a_label_in_one_form() -> None:

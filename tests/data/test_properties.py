@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from pipeline.config import DataSection, ModelSection
 from pipeline.data.contributions import ORIGIN, ContributionFile, conform, integrate_contributions, load_contribution
-from pipeline.data.tables import Schema, content_sha256, read_table, read_table_info, resolve_schema
+from pipeline.data.content_hash import content_sha256
+from pipeline.data.tables import Schema, read_table, read_table_info, resolve_schema
 from pipeline.errors import HokusaiError
 from pipeline.modelling.models import load_model
 from tests.conftest import ALICE, BOB, FIXTURES

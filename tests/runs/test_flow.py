@@ -132,7 +132,7 @@ def test_plain_metaflow_dry_run_matches_cli_hash(tmp_path, demo_runs):
 
 #: Evidence hash of `hokusai dry-run` on the bundled demo. The evidence holds only facts of
 #: the evaluation, so this changes only when the evaluation does: say why in CHANGELOG.
-DEMO_ATTESTATION_HASH = "0xf407ea530f535d69c399808df402a51a6875a7716ccdac2c4756c20cdbd67fea"
+DEMO_ATTESTATION_HASH = "0x41738f946a945cd33d9c67c4a1dafa6df468337cf2896eeb33fbd5a0784219df"
 
 
 def test_demo_evidence_hash_is_pinned(demo_runs):

@@ -187,8 +187,8 @@ def test_compare_weights_and_unattributed_note() -> None:
         [contribution(ALICE, 1), contribution(None, 1), contribution(BOB, 1)],
     )
 
-    assert delta.contributors == [
-        Contributor(ALICE, 1, 3334), Contributor(None, 1, 3333), Contributor(BOB, 1, 3333)
+    assert delta.contributors == [  # the tied unit goes to the smaller lower-case wallet: Bob's 0x3c44…
+        Contributor(ALICE, 1, 3333), Contributor(None, 1, 3333), Contributor(BOB, 1, 3334)
     ]
     assert sum(c.weight_bps for c in delta.contributors) == 10000
     assert delta.notes == ["Some rows carry no wallet: they are unattributable and cannot be attested."]
@@ -204,3 +204,18 @@ def test_delta_to_dict() -> None:
         "name": "delta_bps", "value": 100, "threshold": 1, "passed": True,
         "rule": "delta_bps >= min_improvement_bps", "blocking": True,
     }
+
+
+def test_a_remainder_tie_goes_to_the_smaller_lower_case_wallet() -> None:
+    """Issue 24, item 5: upstream gives a tied remainder to the lexicographically smaller
+    identity, whichever order the contributors came in."""
+    from pipeline.scoring.delta import identity_keys
+
+    bob, alice, carol = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", \
+        "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+    assert identity_keys([carol, None]) == [carol.lower(), "\U0010ffff"]
+    for order in ([alice, bob, carol], [carol, alice, bob], [bob, carol, alice]):
+        weights = dict(zip(order, largest_remainder([1, 1, 1], keys=identity_keys(order))))
+        assert weights == {bob: 3334, alice: 3333, carol: 3333}, order
+    # two of three tie for the last unit: the smaller wallet of the two gets it
+    assert largest_remainder([1, 1, 1], total=5, keys=identity_keys([carol, alice, bob])) == [1, 2, 2]
