@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hokusai_cli import attest, benchmark, evaluate, init, inspect, publish, reproduce, validate
+from hokusai_cli import attest, benchmark, evaluate, init, inspect, promote, publish, reproduce, validate
 from hokusai_cli.common import state
 from pipeline import __version__
 
@@ -55,6 +55,7 @@ app.command()(inspect.inspect)
 app.command()(inspect.runs)
 app.command()(inspect.resume)
 app.command()(inspect.track)
+app.command()(promote.promote)
 app.command()(reproduce.reproduce)
 app.add_typer(benchmark.app)
 app.command()(attest.attest)

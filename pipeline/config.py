@@ -76,6 +76,12 @@ class DataSection(_Section):
     baseline_model: str = Field(
         "", description="Baseline .skops file; empty = train it from the base data."
     )
+    baseline: str = Field(
+        "", pattern=r"^$|^models:/[^@/\s]+(@[\w\-]+|/\d+)$",
+        description="Baseline from the MLflow Model Registry instead of a file: models:/NAME@ALIAS (e.g. "
+        "models:/hokusai-1@production, the model `hokusai promote` last moved there) or models:/NAME/VERSION; "
+        "the run pins the version it read. Empty = baseline_model.",
+    )
     benchmark_sha256: str = Field(
         "", pattern=r"^$|^sha256:[0-9a-f]{64}$",
         description="The benchmark file's pinned hash, sha256:<64 hex> (`hokusai benchmark pin` writes it): a run "
@@ -219,6 +225,11 @@ class AttestationSection(_Section):
 class TrackingSection(_Section):
     mlflow_uri: str = Field("", description="Empty = sqlite:///<project>/.hokusai/mlflow.db")
     experiment: str = Field("hokusai", min_length=1, description="MLflow experiment (dry-runs log to <experiment>-dry-run).")
+    registered_model: str = Field(
+        "", pattern=r"^$|^[A-Za-z0-9_.\- ]+$",
+        description="Model Registry name each real run registers its candidate under (`hokusai promote` moves its "
+        "aliases); empty = hokusai-<[model] id>.",
+    )
 
 
 class MetaflowSection(_Section):
@@ -268,6 +279,13 @@ class Settings(_Section):
     attestation: AttestationSection = Field(default_factory=AttestationSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
     metaflow: MetaflowSection = Field(default_factory=MetaflowSection)
+
+    @field_validator("data")
+    @classmethod
+    def _one_baseline(cls, data: DataSection) -> DataSection:
+        if data.baseline and data.baseline_model:
+            raise ValueError("baseline (a registry URI) and baseline_model (a file) are both set; keep one")
+        return data
 
     @field_validator("model")
     @classmethod

@@ -93,13 +93,18 @@ class HokusaiEvaluationFlow(FlowSpec):
 
     @step
     def load_baseline_model(self):
-        """Load and check the baseline's skops file; with none, the base data it will be
-        trained on (the fit happens in train_new_model, with every other fit)."""
+        """Load and check the baseline's skops file (or the registry version `[data] baseline`
+        names); with none, the base data it will be trained on (the fit happens in
+        train_new_model, with every other fit)."""
+        from pathlib import Path
+
         from pipeline.modelling.baseline import prepare_baseline
         from pipeline.runs import artifacts as a
+        from pipeline.runs.registry import registered_baseline
 
-        files = self.project_files
-        baseline = prepare_baseline(a.settings(self.settings), files["base"], files["baseline_model"])
+        files, settings = self.project_files, a.settings(self.settings)
+        model_file = files["baseline_model"] or registered_baseline(settings, Path(self.project_dir).resolve())
+        baseline = prepare_baseline(settings, files["base"], model_file)
         # the task, estimator and primary metric made explicit: what every later step (and the evidence) uses
         self.settings, self.task = a.plain(baseline.settings), {"task": baseline.schema.task, "why": baseline.task_reason}
         self.baseline_model_bytes, self.baseline_info = baseline.model_bytes, a.plain(baseline.info)

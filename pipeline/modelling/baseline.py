@@ -1,4 +1,6 @@
-"""load_baseline_model: the model to beat, from a skops file or trained from the base data."""
+"""load_baseline_model: the model to beat, from a skops file, from the MLflow Model Registry
+(`[data] baseline`, read by `pipeline.runs.registry.registered_baseline`), or trained from the
+base data."""
 
 from __future__ import annotations
 
@@ -71,8 +73,13 @@ def load_baseline_model(
             f"{len(schema.features)}; set [model] features to the model's columns."
         )
     _check_predicts(model, base[list(schema.features)].iloc[:1], name)
-    return model, data, ModelInfo(f"file:{PurePath(name).name}", estimator_name(model), sha256_hex(data),
-                                  _classes(model), None)
+    return model, data, ModelInfo(model_source(name), estimator_name(model), sha256_hex(data), _classes(model), None)
+
+
+def model_source(name: str) -> str:
+    """`ModelInfo.source` of a baseline read from `name`: a registry version as its pinned URI
+    (`models:/hokusai-1/3`, what `[data] baseline` resolved to), a file as `file:<its name>`."""
+    return name if name.startswith("models:/") else f"file:{PurePath(name).name}"
 
 
 def _check_trainable(base: pd.DataFrame, schema: Schema) -> None:

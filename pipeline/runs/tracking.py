@@ -8,18 +8,21 @@ Tracking never costs the evaluation: a server that is down or errors fails withi
 looks for the runs tagged with its pathspec (and, in a resumed run, with the pathspecs of the
 runs it resumed) first, reuses a finished one, completes one an interrupted logging left
 behind (a SIGKILL, a tracking server that died mid-way), and closes any other left RUNNING as
-FAILED, saying so."""
+FAILED, saying so. Then what Hokusai's own pipeline reads is written to that run: the HEM
+manifest and run tags (`runs.hem`) and the candidate's Model Registry version (`runs.registry`).
+The store itself (its lock, its preparation, the client) is `runs.store`."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.data.contributions import ORIGIN
+from pipeline.runs.store import mlflow_client, sqlite_path
+from pipeline.runs.store import prepare_store_early  # noqa: F401 - the runner reads it from here
 
 if TYPE_CHECKING:
     from pipeline.modelling.baseline import ModelInfo
@@ -34,117 +37,6 @@ def experiment_name(experiment: str, dry_run: bool) -> str:
     return experiment + DRY_RUN_SUFFIX if dry_run else experiment
 
 
-#: Seconds a run waits for another run's MLflow write to the same SQLite store.
-STORE_LOCK_TIMEOUT = 300
-
-
-def sqlite_path(tracking_uri: str) -> Path | None:
-    """The file of a `sqlite:///…` tracking URI, else None (a server or another store)."""
-    return Path(tracking_uri.removeprefix("sqlite:///")) if tracking_uri.startswith("sqlite:///") else None
-
-
-@contextmanager
-def store_lock(tracking_uri: str) -> Iterator[None]:
-    """An inter-process lock on a local SQLite store (`<store>.lock` beside it): creating,
-    migrating and writing it happen one run at a time, so two runs never damage it."""
-    from filelock import FileLock, Timeout
-
-    path = sqlite_path(tracking_uri)
-    if path is None:
-        yield
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        from pipeline.errors import StoreError
-
-        raise StoreError(
-            f"Cannot create the folder of the MLflow store {path} ({exc.strerror}: {exc.filename}); move what is "
-            "in the way, or set [tracking] mlflow_uri."
-        ) from None
-    lock = FileLock(f"{path}.lock", timeout=STORE_LOCK_TIMEOUT)
-    try:
-        lock.acquire()
-    except Timeout:
-        from pipeline.errors import StoreError
-
-        raise StoreError(
-            f"The MLflow store {path} stayed locked for {STORE_LOCK_TIMEOUT} s by another run; wait for it to "
-            f"finish, or if no hokusai run is alive, delete {path}.lock."
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _store_version() -> str:
-    from importlib.metadata import version
-
-    return f"mlflow {version('mlflow')}"
-
-
-def prepare_store(tracking_uri: str) -> None:
-    """Create and migrate a local SQLite store once, under the store lock, before any step
-    needs it (two runs starting at once would both migrate it and damage it). A marker file
-    beside the store records that it is ready for this MLflow version, so later runs skip
-    the ~2 s of MLflow imports and checks. A store that cannot be opened is named, with
-    its fix. Servers and other stores are left to MLflow."""
-    path = sqlite_path(tracking_uri)
-    if path is None:
-        return
-    marker = path.with_name(path.name + ".ready")
-    with store_lock(tracking_uri):
-        if path.is_file() and marker.is_file() and marker.read_text() == _store_version():
-            return
-        import logging
-
-        for name in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow database tables..."
-            logging.getLogger(name).setLevel(logging.WARNING)
-        try:
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-            SqlAlchemyStore(tracking_uri, str(path.parent / "mlruns"))
-        except Exception as exc:  # noqa: BLE001 - whatever MLflow or SQLite says, the store is unusable
-            from pipeline.errors import StoreError
-
-            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-            raise StoreError(
-                f"The MLflow store {path} is damaged ({reason}); move it aside (mv {path} {path}.damaged) and run "
-                "again: a new store is created, and every run stays in Metaflow."
-            ) from None
-        marker.write_text(_store_version())
-
-
-def prepare_store_early(tracking_uri: str) -> Any:
-    """`prepare_store` before a run. A store that exists is checked now: a damaged one
-    stops the run before it starts. A new store (the first run of a project) is created
-    on a thread while the flow runs: nothing in it can be damaged, its ~5 s of MLflow
-    imports and migrations overlap the steps, and `monitor_and_log` waits on the store
-    lock until it is ready. Returns the thread to join (None when done already)."""
-    import threading
-
-    path = sqlite_path(tracking_uri)
-    if path is None or path.exists():
-        prepare_store(tracking_uri)
-        return None
-
-    def create() -> None:
-        try:
-            prepare_store(tracking_uri)
-        except Exception:  # noqa: BLE001 - monitor_and_log meets the same fault and records it
-            pass
-
-    thread = threading.Thread(target=create, name="mlflow-store")
-    thread.start()
-    return thread
-
-
-#: MLflow's HTTP client retries 7 times with backoff by default (minutes when a server is
-#: down); a run must learn of an outage in seconds. Users may still set these themselves.
-#: Also: no "View run … at" line on stdout (stdout carries only the requested data).
-FAST_FAIL_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 PATHSPEC_TAG = "hokusai.pathspec"
 
 
@@ -183,15 +75,9 @@ def log_evaluation(
     written again), so logging twice never makes a second run. Any other run of them left
     RUNNING is closed as FAILED. A run found through an origin is re-tagged with this run's
     pathspec (`hokusai.resumed_from` keeps the one it had)."""
-    for key, value in FAST_FAIL_ENV.items():
-        os.environ.setdefault(key, value)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
-    prepare_store(tracking_uri)
-    with store_lock(tracking_uri):
-        mlflow.set_tracking_uri(tracking_uri)
-        client = mlflow.MlflowClient()
+    with mlflow_client(tracking_uri) as client:
         exp = _experiment(mlflow, tracking_uri, experiment)
         pathspec = tags[PATHSPEC_TAG]
         found = [r for p in dict.fromkeys([pathspec, *origins]) for r in client.search_runs(
@@ -457,11 +343,16 @@ def log_run(
     and the evaluation stands. `models` holds, by file name, each model's stored skops bytes
     ("data"), the types its file names ("trusted_types") and its benchmark labels ("y_pred").
     The artifacts include `attribution_report.json`, exactly what `hokusai attest RUN --format
-    attribution-report` prints for the run (`attribution_report_artifact`)."""
+    attribution-report` prints for the run (`attribution_report_artifact`). Then what Hokusai's
+    pipeline reads: the HEM manifest and run tags (`hem.log_hem`), and, for a real run, the
+    candidate registered in the Model Registry (`registry.register_candidate`)."""
     import rfc8785
 
+    from pipeline.attest.attribution_report import ARTIFACT
     from pipeline.config import mlflow_uri
     from pipeline.logs import get_logger
+    from pipeline.runs.hem import log_hem, model_id_text
+    from pipeline.runs.registry import baseline_run_id, register_candidate
 
     uri = mlflow_uri(settings, project_dir)
     metrics: dict[str, float] = {"deltaone_bps": delta.deltaone_bps}
@@ -476,7 +367,7 @@ def log_run(
             experiment=experiment_name(settings.tracking.experiment, dry_run),
             run_name=pathspec.replace("/", "-"),
             tags={PATHSPEC_TAG: pathspec, "hokusai.dry_run": str(dry_run).lower(),
-                  "hokusai.model_id": str(settings.model.id),
+                  "hokusai.model_id": model_id_text(settings),
                   "hokusai.gate": "passed" if delta.passed else "failed",
                   HASH_TAG: attestation["attestationHash"]},
             params={"model_id": settings.model.id, "estimator": baseline_info.estimator,
@@ -494,6 +385,14 @@ def log_run(
             datasets=contribution_datasets(training_data, manifest),
             origins=origins,
         )
+        with mlflow_client(uri) as client:
+            tracking["hem"] = log_hem(
+                client, tracking["run_id"], settings=settings, project_dir=project_dir, pathspec=pathspec, delta=delta,
+                attestation=attestation, attribution_report=report.get(ARTIFACT),
+                baseline_run_id=baseline_run_id(client, baseline_info.source))
+            tracking["model_version"] = None if dry_run else register_candidate(
+                client, tracking["experiment_id"], tracking["run_id"], settings=settings, pathspec=pathspec,
+                delta=delta, attestation=attestation)
     except Exception as exc:  # noqa: BLE001 - whatever the tracker says, the evaluation stands
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
         get_logger().warning("mlflow.failed", reason=reason, tracking_uri=uri)

@@ -27,7 +27,7 @@ from tests.runs.test_tracking import Server, free_port, hokusai, runs_on
 
 CLI = [sys.executable, "-m", "hokusai_cli"]
 CONTRIBS = ["--contrib", f"data/contrib_alice.csv:{ALICE}", "--contrib", f"data/contrib_bob.parquet:{BOB}"]
-ARTIFACTS = ["attribution_report.json", "baseline.skops", "candidate.skops", "evidence.json", "manifest.json"]
+ARTIFACTS = ["attribution_report.json", "baseline.skops", "candidate.skops", "evidence.json", "hem", "manifest.json"]
 
 
 def sentence(stderr: str) -> str:
@@ -120,9 +120,11 @@ def test_a_run_killed_while_logging_is_completed_by_resume_not_logged_twice(tmp_
     summary = json.loads(resumed.stdout)
     note = (f"MLflow run {partial.info.run_id} had been left RUNNING by an interrupted logging of {origin}; it "
             "was completed, so the evaluation has one MLflow run.")
-    assert summary["mlflow"] | {"notes": None} == {
+    assert summary["mlflow"] | {"notes": None, "hem": None} == {
         "status": "logged", "run_id": partial.info.run_id, "experiment_id": partial.info.experiment_id,
-        "tracking_uri": uri, "ui_url": None, "existing": False, "completed": "RUNNING", "closed": [], "notes": None}
+        "tracking_uri": uri, "ui_url": None, "existing": False, "completed": "RUNNING", "closed": [], "notes": None,
+        "hem": None, "model_version": {"name": "hokusai-7", "version": "1", "uri": "models:/hokusai-7/1"}}
+    assert summary["mlflow"]["hem"]["artifact"] == "hem/manifest.json"  # pipeline.runs.hem, tests/runs/test_hem.py
     assert summary["mlflow"]["notes"] == [note]
     # one MLflow run for the evaluation, finished, now naming the run that completed it
     [record] = all_runs(uri)
@@ -130,7 +132,9 @@ def test_a_run_killed_while_logging_is_completed_by_resume_not_logged_twice(tmp_
     assert record.data.tags["hokusai.pathspec"] == summary["pathspec"] != origin
     assert record.data.tags["hokusai.resumed_from"] == origin
     assert record.info.run_name == summary["pathspec"].replace("/", "-")
-    assert set(record.data.metrics) == set(partial.data.metrics)
+    # what the killed logging had, and each candidate metric under its own name (pipeline.runs.hem)
+    assert set(record.data.metrics) == set(partial.data.metrics) | {
+        k.removeprefix("candidate_") for k in partial.data.metrics if k.startswith("candidate_")}
     assert_complete(uri, record)
     assert query(db, "SELECT status, count(*) FROM runs GROUP BY status") == [("FINISHED", 1)]
 
