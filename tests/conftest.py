@@ -46,6 +46,33 @@ def make_project(root: Path) -> Path:
     return root
 
 
+class ProjectRun:
+    """A Client `Run` that reads its own project's store on every access. The Client's metadata
+    provider is global to the process, and any in-process command on another project (`invoke(...,
+    "--project", other)`) points it elsewhere; a bare `Run` would then read that store (`run.data`
+    None)."""
+
+    def __init__(self, project: Path, pathspec: str) -> None:
+        self._project, self._pathspec = project, pathspec
+
+    def _run(self):
+        from metaflow import Run
+
+        from pipeline.runs.runner import use_project
+
+        use_project(self._project)
+        return Run(self._pathspec)
+
+    def __getattr__(self, name: str):
+        return getattr(self._run(), name)
+
+    def __getitem__(self, step: str):
+        return self._run()[step]
+
+    def __iter__(self):
+        return iter(self._run())
+
+
 @pytest.fixture(scope="session")
 def project_run(tmp_path_factory: pytest.TempPathFactory):
     """One real `run` of the flow through metaflow.Runner on a project (baseline trained
@@ -62,7 +89,7 @@ def project_run(tmp_path_factory: pytest.TempPathFactory):
             project_dir=str(project),
         )
         assert result.status == "successful", result.stderr[-3000:]
-        yield project, result.run
+        yield project, ProjectRun(project, result.run.pathspec)
 
 
 def invoke(*args: str):

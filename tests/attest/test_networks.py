@@ -220,8 +220,8 @@ def test_attest_network_and_format_options(demo_runs) -> None:
                               "give --chain-id and --verifying-contract.\n")
     bad_format = invoke("attest", run, "--project", project, "--format", "json")
     assert bad_format.exit_code == 2
-    assert bad_format.stderr == ("Error: --format 'json' is not a format; use attestation, mint-request or "
-                                 "attribution-report.\n")
+    assert " ".join(bad_format.stderr.split()) == ("Error: --format 'json' is not a format; use attestation, "
+                                                   "mint-request, attribution-report or acceptance-event.")
     unsigned = invoke("attest", run, "--project", project, "--format", "mint-request")
     assert (unsigned.exit_code, unsigned.stdout) == (2, "")
     assert unsigned.stderr.startswith("Error: The attestation has no signature, and the relayer needs at least one")
