@@ -258,14 +258,18 @@ def acceptance_event_of(project: Path, ref: str | None, *, now: int) -> dict[str
     """The `deltaone.acceptance/v1` event of a successful run (`pipeline.attest.acceptance`): from
     its attestation as `attest` builds it (unsigned) and the MLflow run that logged it (also
     one logged later by `hokusai track`)."""
-    from pipeline.attest.acceptance import acceptance_event
+    from pipeline.attest.acceptance import event_of_run
+    from pipeline.runs.artifacts import settings as rebuild_settings
+    from pipeline.runs.artifacts import stored
     from pipeline.runs.report import tracking_state
     from pipeline.runs.runner import finished_run
 
     run = finished_run(project.resolve(), ref)
-    doc = _from_run(project.resolve(), run.pathspec, None, None, None, None, None, None, now)
+    data = stored(run)
     mlflow = tracking_state(run) or {}
-    return acceptance_event(doc, mlflow_run_id=mlflow.get("run_id") if mlflow.get("status") == "logged" else None)
+    return event_of_run(data.attestation, rebuild_settings(data.settings).attestation, pathspec=run.pathspec,
+                        mlflow_run_id=mlflow.get("run_id") if mlflow.get("status") == "logged" else None,
+                        task_cpu_seconds=getattr(data, "task_cpu_seconds", None), now=now)
 
 
 def report_summary(report: dict[str, Any]) -> str:

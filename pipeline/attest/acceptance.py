@@ -93,6 +93,29 @@ def _threshold(conditions: list[Mapping[str, Any]], run: str) -> int:
     raise AttestationError(f"The evidence of run {run} has no delta_bps gate condition; {_FIX}.")
 
 
+def event_of_run(
+    attestation: Mapping[str, Any], settings: Any, *, pathspec: str, mlflow_run_id: str | None,
+    task_cpu_seconds: Mapping[str, float] | None, now: int,
+) -> dict[str, Any]:
+    """The event of a finished run from what it stored: its `attestation` artifact (evidence and
+    hash), its `[attestation]` settings and CPU time, made into the document `hokusai attest`
+    would write (unsigned; the event holds neither deadline nor domain), then `acceptance_event`.
+    One way for `attest --format acceptance-event` and the MLflow artifact of `monitor_and_log`."""
+    from pipeline.attest.cost import run_cost
+    from pipeline.attest.evidence import SECONDS_PER_DAY, build_attestation
+    from pipeline.attest.networks import resolve_target
+
+    target = resolve_target(settings)
+    cost = run_cost(settings, task_cpu_seconds, f"Run {pathspec}")
+    doc = build_attestation(
+        attestation["evidence"], attestation["attestationHash"], pipeline_run_id=pathspec, chain_id=target.chain_id,
+        verifying_contract=target.verifying_contract, deadline=now + SECONDS_PER_DAY * settings.deadline_days,
+        max_cost_usd_micro=cost.max_usd_micro, actual_cost_usd_micro=cost.actual_usd_micro,
+        baseline_commitment=settings.baseline_commitment, cost=cost.to_json(), model_name=settings.model_name,
+    )
+    return acceptance_event(doc, mlflow_run_id=mlflow_run_id)
+
+
 def guardrail_summary(conditions: list[Mapping[str, Any]]) -> dict[str, Any]:
     """Upstream's `{total_guardrails, guardrails_passed, breaches}` from the gate's guardrail
     conditions. A blocking breach fails the gate (no event), so the breaches listed are the

@@ -393,6 +393,9 @@ def log_run(
             tracking["model_version"] = None if dry_run else register_candidate(
                 client, tracking["experiment_id"], tracking["run_id"], settings=settings, pathspec=pathspec,
                 delta=delta, attestation=attestation)
+            tracking["acceptance_event"] = None if dry_run or not delta.passed else log_acceptance_event(
+                client, tracking["run_id"], settings=settings, project_dir=project_dir, pathspec=pathspec,
+                attestation=attestation)
     except Exception as exc:  # noqa: BLE001 - whatever the tracker says, the evaluation stands
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
         get_logger().warning("mlflow.failed", reason=reason, tracking_uri=uri)
@@ -402,6 +405,36 @@ def log_run(
         get_logger().warning("mlflow.partial_run", note=note)
     get_logger().info("mlflow.logged", **{k: v for k, v in tracking.items() if k != "notes"})
     return {"status": "logged", **tracking}
+
+
+def log_acceptance_event(
+    client: Any, run_id: str, *, settings: Settings, project_dir: Path, pathspec: str, attestation: dict[str, Any],
+) -> str | None:
+    """Log `deltaone_acceptance_event.json`, the event `hokusai attest RUN --format acceptance-event`
+    prints (the same bytes), to MLflow run `run_id`; its artifact path, or None when the run has
+    no event (e.g. nobody to pay). Idempotent: the event holds no time of its own."""
+    import tempfile
+    import time
+
+    from metaflow import Run, metadata, namespace
+
+    from pipeline.attest.acceptance import ARTIFACT, event_json, event_of_run
+    from pipeline.errors import AttestationError
+    from pipeline.runs.hem import COST_STEP
+
+    metadata(f"local@{Path(project_dir).resolve()}")  # as runner.use_project: a run's metadata is local
+    namespace(None)
+    cpu = getattr(Run(pathspec)[COST_STEP].task.data, "task_cpu_seconds", None)
+    try:
+        event = event_of_run(attestation, settings.attestation, pathspec=pathspec, mlflow_run_id=run_id,
+                             task_cpu_seconds=cpu, now=int(time.time()))
+    except AttestationError:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / ARTIFACT
+        path.write_text(event_json(event), encoding="utf-8")
+        client.log_artifact(run_id, str(path))
+    return ARTIFACT
 
 
 def resumed_from(project_dir: Path, pathspec: str, limit: int = 100) -> list[str]:

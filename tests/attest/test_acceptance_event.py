@@ -83,6 +83,13 @@ def test_a_real_runs_event_carries_the_signed_hashes_and_upstreams_bps(project_r
     assert " ".join(shown.stderr.split()) == (
         f"Acceptance event of {run.pathspec}: delta 700 bps (threshold 100), 2 contributor(s), attestation "
         f"{doc['attestationHash']}, MLflow run {run.data.tracking['run_id']}")
+    # monitor_and_log logged the same bytes as an MLflow artifact of the run
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{project / '.hokusai' / 'mlflow.db'}")
+    logged = Path(client.download_artifacts(run.data.tracking["run_id"], "deltaone_acceptance_event.json",
+                                            str(project / ".event-download")))
+    assert logged.read_text(encoding="utf-8") == shown.stdout
 
 
 @pytest.mark.timeout(600)

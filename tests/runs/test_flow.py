@@ -105,7 +105,8 @@ def test_mlflow_record(project_run):
     assert record.data.params["estimator"] == "logistic_regression"
     assert client.get_experiment(record.info.experiment_id).name == "tests"
     names = sorted(a.path for a in client.list_artifacts(record.info.run_id))
-    assert names == ["attribution_report.json", "baseline.skops", "candidate.skops", "evidence.json", "hem", "manifest.json"]
+    assert names == ["attribution_report.json", "baseline.skops", "candidate.skops", "deltaone_acceptance_event.json",
+                     "evidence.json", "hem", "manifest.json"]
     # both models also in MLflow's scikit-learn format (logged models of the run), stored under .hokusai/
     mlflow.set_tracking_uri(f"sqlite:///{project / '.hokusai' / 'mlflow.db'}")
     for name in ("baseline", "candidate"):

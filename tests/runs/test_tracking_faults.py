@@ -27,7 +27,8 @@ from tests.runs.test_tracking import Server, free_port, hokusai, runs_on
 
 CLI = [sys.executable, "-m", "hokusai_cli"]
 CONTRIBS = ["--contrib", f"data/contrib_alice.csv:{ALICE}", "--contrib", f"data/contrib_bob.parquet:{BOB}"]
-ARTIFACTS = ["attribution_report.json", "baseline.skops", "candidate.skops", "evidence.json", "hem", "manifest.json"]
+ARTIFACTS = ["attribution_report.json", "baseline.skops", "candidate.skops", "deltaone_acceptance_event.json",
+             "evidence.json", "hem", "manifest.json"]
 
 
 def sentence(stderr: str) -> str:
@@ -123,7 +124,8 @@ def test_a_run_killed_while_logging_is_completed_by_resume_not_logged_twice(tmp_
     assert summary["mlflow"] | {"notes": None, "hem": None} == {
         "status": "logged", "run_id": partial.info.run_id, "experiment_id": partial.info.experiment_id,
         "tracking_uri": uri, "ui_url": None, "existing": False, "completed": "RUNNING", "closed": [], "notes": None,
-        "hem": None, "model_version": {"name": "hokusai-7", "version": "1", "uri": "models:/hokusai-7/1"}}
+        "hem": None, "model_version": {"name": "hokusai-7", "version": "1", "uri": "models:/hokusai-7/1"},
+        "acceptance_event": "deltaone_acceptance_event.json"}
     assert summary["mlflow"]["hem"]["artifact"] == "hem/manifest.json"  # pipeline.runs.hem, tests/runs/test_hem.py
     assert summary["mlflow"]["notes"] == [note]
     # one MLflow run for the evaluation, finished, now naming the run that completed it
