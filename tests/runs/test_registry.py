@@ -191,3 +191,32 @@ def test_the_lineage_on_a_real_mlflow_server(tmp_path):
         assert not (project / ".hokusai" / "mlflow.db").exists()
     finally:
         server.stop()
+
+
+def test_the_lineage_ends_in_acceptance_events_that_carry_the_signed_hashes(lineage):
+    """Issue 24 end to end: run -> promote -> a run from the promoted model -> `attest --format
+    acceptance-event`: the promoted run's event is schema-valid and its hashes are the signed
+    attestation's; the run from @production (no gain: the same data) has none, in one sentence."""
+    import jsonschema
+
+    project, uri = lineage["project"], lineage["uri"]
+    second, third = lineage["runs"][1], lineage["runs"][2]
+    signed = hokusai("attest", second["run_id"], "--project", str(project), cwd=project, uri=uri)
+    event = hokusai("attest", second["run_id"], "--project", str(project), "--format", "acceptance-event",
+                    cwd=project, uri=uri)
+    assert signed.returncode == 0 and event.returncode == 0, signed.stderr + event.stderr
+    doc, event = json.loads(signed.stdout), json.loads(event.stdout)
+    schema = Path(__file__).resolve().parents[1] / "vectors" / "deltaone_acceptance_event.v1.schema.json"
+    jsonschema.Draft202012Validator(json.loads(schema.read_text())).validate(event)
+    anchors = doc["typedData"]["message"]["payload"]["anchors"]
+    assert (event["attestation_hash"], event["idempotency_key"]) == (doc["attestationHash"], anchors["idempotencyKey"])
+    assert (event["eval_id"], event["mlflow_run_id"], event["delta_bps"]) == (
+        second["pathspec"], second["mlflow"]["run_id"], second["deltaone_bps"])
+
+    none = hokusai("attest", third["run_id"], "--project", str(project), "--format", "acceptance-event",
+                   cwd=project, uri=uri)
+    conditions = evidence(third, uri)["gate"]["conditions"]
+    failed = "; ".join(f"{c['name']} {c['value']} (threshold {c['threshold']})" for c in conditions if not c["passed"])
+    assert (none.returncode, " ".join(none.stderr.split())) == (2, (
+        f"Error: Run {third['pathspec']} failed the DeltaOne gate ({failed}), so it has no deltaone.acceptance/v1 "
+        "event: Hokusai emits one only for an accepted evaluation."))
