@@ -72,6 +72,15 @@ INPUT_ERROR_TYPES = frozenset(
 )
 
 
+class DamagedTable(HokusaiError):
+    """A table file an artifact references (`pipeline.runs.table_files`) is missing or does not
+    hold the bytes its sha256 names (exit 3)."""
+
+    def __init__(self, ref: dict, reason: str) -> None:
+        super().__init__(f"the table file {ref['root'].rstrip('/')}/{ref['path']} {reason}")
+        self.ref, self.reason = ref, reason
+
+
 class DamagedArtifact(HokusaiError):
     """A stored artifact of a run cannot be read back (its blob in the datastore was truncated,
     deleted or overwritten): exit 3, naming the run, the step and the artifact."""

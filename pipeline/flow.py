@@ -42,26 +42,41 @@ class HokusaiEvaluationFlow(FlowSpec):
     )
 
     def __getattr__(self, name):
+        from pipeline.runs.table_files import from_files, holds_refs
+
         value = super().__getattr__(name)  # an artifact of the parent task, loaded on first use
+        if holds_refs(value):  # its tables are Arrow files in the datastore
+            value = from_files(value, self._datastore._storage_impl)
+            self.__dict__[name] = value
         _LOADED[name] = value
         return value
 
     def next(self, *steps, **kwargs):
-        """Every step but `end` ends here: pass down what the step only read, record the
-        task's CPU time (`hokusai attest` prices it)."""
+        """Every step but `end` ends here: pass down what the step only read, write the tables
+        it made as files, record the task's CPU time (`hokusai attest` prices it)."""
         self._pass_down_unchanged()
+        self._tables_to_files()
         self._record_cpu()
         super().next(*steps, **kwargs)
 
     def _pass_down_unchanged(self):
         """Metaflow pickles again every artifact a step has read, and stores it again when the
-        new pickle's bytes differ (a 1M-row table: seconds of gzip, and a second copy). An
-        artifact still holding the very object that was loaded is dropped from the task, so
-        Metaflow passes the parent's stored copy down by reference. (Steps assign new
-        objects; none changes a loaded one in place.)"""
+        new pickle's bytes differ. An artifact still holding the very object that was loaded is
+        dropped from the task, so Metaflow passes the parent's stored copy (a small reference,
+        for a table) down by reference. (Steps assign new objects; none changes a loaded one
+        in place.)"""
         for name, value in _LOADED.items():
             if self.__dict__.get(name) is value:
                 delattr(self, name)
+
+    def _tables_to_files(self):
+        """Each table (and large array) the step assigned is written once as an Arrow file and
+        the artifact holds its reference: no table goes through pickle and gzip."""
+        from pipeline.runs.table_files import holds_tables, to_files
+
+        for name, value in list(self.__dict__.items()):
+            if not name.startswith("_") and holds_tables(value):
+                self.__dict__[name] = to_files(value, self._datastore._storage_impl, current.flow_name)
 
     def _record_cpu(self):
         from pipeline.attest.cost import record_task_cpu

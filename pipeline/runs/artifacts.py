@@ -36,6 +36,9 @@ PRODUCER: dict[str, str | tuple[str, ...]] = {
     "delta": "compare_and_output_delta",
     "attestation": "generate_attestation_output",
     "tracking": "monitor_and_log", "mlflow_run_id": "monitor_and_log",
+    # tables (Arrow files the artifacts reference: pipeline.runs.table_files)
+    "inputs": "start", "base_data": "load_baseline_model", "training_data": "integrate_contributed_data",
+    "benchmark_data": "integrate_contributed_data", "predictions": "train_new_model",
 }
 
 
@@ -57,9 +60,13 @@ class Stored:
 
         from metaflow.datastore.exceptions import DataException
 
+        from pipeline.errors import DamagedTable
+        from pipeline.runs.table_files import from_files, holds_refs
+
         try:
-            return getattr(self._data, name)
-        except (DataException, pickle.UnpicklingError, EOFError, FileNotFoundError) as exc:
+            value = getattr(self._data, name)
+            return from_files(value) if holds_refs(value) else value  # its tables are Arrow files
+        except (DataException, DamagedTable, pickle.UnpicklingError, EOFError, FileNotFoundError) as exc:
             raise damaged(self._node, name, exc) from None
 
 

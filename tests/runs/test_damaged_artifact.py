@@ -78,3 +78,30 @@ def test_every_reader_names_the_damaged_artifact_and_exits_3(damaged_project):
         assert refused.exit_code == 3, (command, refused.stdout, refused.stderr)
         assert sentence(refused.stderr) == expected(pathspec, sha), command
         assert "Traceback" not in refused.stdout + refused.stderr
+
+
+@pytest.mark.timeout(900)
+def test_a_damaged_table_file_is_named_by_the_artifact_that_references_it(tmp_path):
+    """Tables are Arrow files the artifacts reference (`pipeline.runs.table_files`): a table file
+    cut in half is named like a damaged blob, with the file and what is wrong with it."""
+    from pipeline.runs.runner import get_run
+    from pipeline.runs.table_files import refs
+
+    project = tmp_path / "project"
+    project.mkdir()
+    done = subprocess.run([sys.executable, "-m", "hokusai_cli", "dry-run", "--project", str(project)], cwd=project,
+                          env={**os.environ, "COLUMNS": "120"}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = get_run(project)
+    [ref] = refs(run["integrate_contributed_data"].task["training_data"].data)
+    table = project / ".metaflow" / ref["path"]
+    table.write_bytes(table.read_bytes()[: table.stat().st_size // 2])
+
+    refused = invoke("track", run.id, "--project", str(project))
+    assert refused.exit_code == 3, refused.stdout
+    assert sentence(refused.stderr) == (
+        f"Error: Run {run.pathspec}: the artifact 'training_data' of step integrate_contributed_data is damaged in the "
+        f"datastore (the table file {project / '.metaflow'}/{ref['path']} does not hold the bytes its sha256 names (it "
+        "was changed or cut)); restore the datastore from a backup, or run the evaluation again.")
+    shown = invoke("inspect", run.id, "--project", str(project), "--json")  # reads no table: intact
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["verdict"]["deltaone_bps"] == 700

@@ -75,11 +75,15 @@ def test_sigkill_mid_run_is_reported_killed_and_resume_gives_the_same_hash(proje
                                          "(SIGKILL, out of memory, a shutdown) in this step")
     assert doc["failure"]["resume_command"] == f"hokusai resume {run_id}"
 
+    tables = project / ".metaflow" / "HokusaiEvaluationFlow" / "tables"
+    before = sorted(p.name for p in tables.rglob("*.arrow"))
     resumed = cli("resume", run_id, "--project", str(project), "--json", cwd=project, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads(resumed.stdout)
     assert summary["attestation_hash"] == reference.data.attestation["attestationHash"]
     assert summary["deltaone_bps"] == 700
+    # the resume reused the killed run's table files (Arrow, by sha256): it wrote none
+    assert len(before) == 5 and sorted(p.name for p in tables.rglob("*.arrow")) == before
     # nothing lost: the store opens, both runs inspect, the resumed one attests
     statuses = {r["run_id"]: r["status"] for r in runs_json(project)}
     assert statuses == {run_id: "killed", summary["run_id"]: "successful"}
