@@ -62,15 +62,18 @@ def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: b
               fail_on_gate: bool = False, decospecs: list[str] | None = None, exclude: list[str] | None = None,
               max_workers: int | None = None) -> None:
     from hokusai_cli import render
-    from pipeline.runs.runner import STEPS, launch, parse_line, preflight, summary
+    from pipeline.runs.runner import REMOTE_DECORATORS, STEPS, launch, parse_line, preflight, summary
     from pipeline.validation import check_run
 
     project = project.resolve()
     out = render.console()
+    # `start` on other compute cannot read the project's parse cache: no handover to store
+    local_start = not {spec.split(":", 1)[0] for spec in decospecs or []} & REMOTE_DECORATORS
     with handled():
         # bad config, params, columns or paths: fail before any run exists; the flow gets the
-        # files as found here (relative to the project when inside it, else absolute)
-        contrib = check_run(project, contrib, dry_run, config, exclude or [])
+        # files as found here (relative to the project when inside it, else absolute), and
+        # `start` the pre-check's parse of each (pipeline.data.parse_cache)
+        contrib = check_run(project, contrib, dry_run, config, exclude or [], handover=local_start)
         checked = preflight(project, config, decospecs or [])  # the datastore and MLflow store, before any drawing
         progress = render.StepProgress(STEPS, out)
         with interruptible(progress, project, decospecs), progress:

@@ -49,20 +49,25 @@ def check_params(settings: Settings) -> None:
 
 
 def check_run(project_dir: Path, contrib: list[str], dry_run: bool, config_file: Path | None = None,
-              exclude: list[str] = ()) -> list[str]:
+              exclude: list[str] = (), handover: bool = True) -> list[str]:
     """The CLI's check before launching a run, so bad input fails before any run exists: what
     the flow's `start` checks (`prepare_run`: settings, wallets, the base header against the
     features and target, every contributed file), then the estimator's params (`check_params`,
     else checked only when the flow trains the baseline) and the custom metrics' imports.
     Returns the `--contrib` specs to pass
-    to the flow (`flow_contribs`)."""
+    to the flow (`flow_contribs`).
+
+    `handover`: each contributed file's cleaned table is stored in the project's parse cache
+    (`pipeline.data.parse_cache`), where `start` finds it instead of parsing the file again;
+    False when `start` runs elsewhere (`--with kubernetes`), where the cache is out of reach."""
     from pipeline.data.inputs import flow_contribs, prepare_run
 
     from pipeline.scoring.evaluation import custom_metrics
 
     from pipeline.data.exclusion import check_refs
 
-    settings, inputs = prepare_run(project_dir, contrib, dry_run, config_file)
+    settings, inputs = prepare_run(project_dir, contrib, dry_run, config_file,
+                                   parse_cache="fill" if handover else "off")
     check_refs(list(inputs.contributions), list(exclude))
     custom_metrics(settings.evaluation, str(project_dir.resolve()))  # each importable, as the flow will import it
     settings = check_project_files(settings, inputs.base, inputs.benchmark)

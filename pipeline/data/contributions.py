@@ -462,12 +462,14 @@ def row_wallets(frame: pd.DataFrame, column: str, name: str) -> Any:
 
 
 def load_contribution(
-    item: ContributionFile, rules: DataSection | None = None, columns: list[str] | None = None
+    item: ContributionFile, rules: DataSection | None = None, columns: list[str] | None = None,
+    file_sha256: str | None = None,
 ) -> LoadedContribution:
     """Stage one (step `start`): sha256 of the bytes, parse (format by suffix, CSV encoding
     and delimiter sniffed), check the FILE:WALLET tag, apply the PII policy (the wallet column
     is not scanned), and, when the schema `columns` are known, drop every other column but the
-    wallet column (they are reported). Raises DataError; never keeps the raw bytes."""
+    wallet column (they are reported). Raises DataError; never keeps the raw bytes.
+    `file_sha256`: the bytes' `sha256_hex` when the caller has it already (not hashed twice)."""
     rules = rules or DataSection()
     tag = normalise_wallet(item.wallet, item.name) if item.wallet else None
     frame, table = read_table_info(item.name, item.data, rules.max_rows)
@@ -479,7 +481,7 @@ def load_contribution(
         )
     frame, findings = pii.apply_policy(frame, item.name, rules.pii, skip=(wallet_column,) if wallet_column else ())
     loaded = LoadedContribution(
-        name=item.name, wallet=tag, file_sha256=sha256_hex(item.data), frame=frame, table=table,
+        name=item.name, wallet=tag, file_sha256=file_sha256 or sha256_hex(item.data), frame=frame, table=table,
         rows_read=len(frame), pii_policy=rules.pii, pii=tuple(findings), wallet_column=wallet_column,
     )
     return select_columns(loaded, columns) if columns is not None else loaded

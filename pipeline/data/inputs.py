@@ -13,7 +13,9 @@ import os
 from pathlib import Path
 
 from pipeline.config import CONFIG_FILE, Settings, load_settings
-from pipeline.data.contributions import ContributionFile, Inputs, check_columns, load_contribution, normalise_wallet
+from pipeline.data.contributions import Inputs, LoadedContribution, check_columns, normalise_wallet
+from pipeline.data.parse_cache import Mode
+from pipeline.data.parse_cache import load as cached_load
 from pipeline.errors import DataError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -145,14 +147,22 @@ def check_benchmark_pin(benchmark: tuple[str, bytes], pin: str) -> None:
 
 
 def prepare_run(
-    project_dir: Path, contrib: list[str], dry_run: bool, config_file: Path | None = None
+    project_dir: Path, contrib: list[str], dry_run: bool, config_file: Path | None = None,
+    parse_cache: Mode = "use",
 ) -> tuple[Settings, Inputs]:
     """Settings and inputs of a run (step `start`; the CLI also calls it before launching, so
     bad input fails before any run exists). A dry-run with no `hokusai.toml` uses the bundled
     demo (and its sample contributions when none are given); a dry-run caps rows per file.
     Contributions are found by `find_contribution` (current folder, then project folder) and
     loaded one by one: hashed, parsed, PII policy applied, extra columns dropped; their bytes
-    are not kept."""
+    are not kept.
+
+    One parse (`pipeline.data.parse_cache`): the CLI's pre-check calls this with
+    `parse_cache="fill"` and stores each cleaned contribution under the project's
+    `.hokusai/parse-cache/`, keyed by the sha256 of the file's bytes and everything else that
+    shapes it; `start` (the default, `"use"`) hashes each file again and takes the stored
+    table when the key matches, else parses the file itself (a file changed since the
+    pre-check, a run launched without the CLI, a step on other compute)."""
     demo = _is_demo(project_dir, dry_run, config_file)
     overrides: dict = demo_overrides() if demo else {}
     if dry_run:
@@ -172,9 +182,9 @@ def prepare_run(
     for path, wallet in tagged:
         full = find_contribution(project_dir, path)
         name = full.name if demo else contribution_name(project_dir, full)
-        raw = full.read_bytes()
-        files.append(load_contribution(ContributionFile(name, raw, wallet), data, columns))
-        del raw
+        loaded, reused = cached_load(project_dir, full, name, wallet, data, columns, parse_cache)
+        files.append(loaded)
+        _log_load(loaded, reused)
     benchmark = read_project_file(project_dir, data.benchmark, "data.benchmark")
     check_benchmark_pin(benchmark, data.benchmark_sha256)
     inputs = Inputs(
@@ -184,3 +194,17 @@ def prepare_run(
         contributions=tuple(files),
     )
     return settings, inputs
+
+
+def _log_load(loaded: LoadedContribution, reused: bool) -> None:
+    """Inside a flow step, one log line per contributed file: taken from the pre-check's parse
+    (`contribution.parse_reused`) or parsed here (`contribution.parsed`). Silent in the CLI."""
+    import sys
+
+    metaflow = sys.modules.get("metaflow")
+    if metaflow is None or not getattr(metaflow.current, "is_running_flow", False):
+        return
+    from pipeline.logs import get_logger
+
+    get_logger().info("contribution.parse_reused" if reused else "contribution.parsed", file=loaded.name,
+                      file_sha256=loaded.file_sha256, rows_read=loaded.rows_read)
