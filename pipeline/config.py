@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
 
 from pipeline.errors import ConfigError
 
@@ -208,7 +208,14 @@ class AttestationSection(_Section):
         description="Override: a cost measured elsewhere, in micro-USD; 0 = measure it (CPU-seconds x usd_per_cpu_hour).",
     )
     baseline_commitment: str = Field("", pattern=r"^$|^0x[0-9a-f]{64}$",
-                                     description="bytes32 baselineCommitment override (the on-chain head); empty = sha256 of the baseline's skops bytes.")
+                                     description="bytes32 baselineCommitment override (the on-chain head); empty = the baseline's commitment in the evidence (see commitment).")
+    commitment: Literal["skops-sha256", "mlflow-merkle-v1"] = Field(
+        "skops-sha256",
+        description="How a model is committed (evidence baseline/candidate.commitment, the signed baselineCommitment "
+        "and candidateCommitment): skops-sha256 = sha256 of its stored skops bytes; mlflow-merkle-v1 = Hokusai's "
+        "sha256-merkle-v1 root of its MLflow model folder as hokusai logs it (MLmodel left out; a [data] baseline "
+        "from the Model Registry: its registered folder), to extend a lineage Hokusai's own pipeline started.",
+    )
     rpc_url: str = Field(
         "", pattern=r"^$|^https?://\S+$",
         description="JSON-RPC URL of a node of the target chain: `verify` and `publish` then read the live DeltaVerifier "
@@ -220,6 +227,21 @@ class AttestationSection(_Section):
         description="Address the preflight simulates submitMintRequest from (eth_call `from`): the relayer, which "
         "holds SUBMITTER_ROLE; the default is Hardhat account #0, the deployer of a local chain. `--relayer` beats it.",
     )
+
+    @model_serializer(mode="wrap")
+    def _later_keys_only_when_set(self, handler: Any) -> dict[str, Any]:
+        """A LATER_DEFAULTS key is dumped only when set to something else: the config hash (and
+        so the evidence hash) of a project that leaves it alone stays what it was before the key
+        existed. Reading the dump back fills the default in, so nothing is lost."""
+        data = handler(self)
+        for key, default in LATER_DEFAULTS.items():
+            if key in data and data[key] == default:
+                del data[key]
+        return data
+
+
+#: [attestation] keys added after evidence hashes were published, with their defaults.
+LATER_DEFAULTS = {"commitment": "skops-sha256"}
 
 
 class TrackingSection(_Section):

@@ -294,14 +294,23 @@ class HokusaiEvaluationFlow(FlowSpec):
 
     @step
     def generate_attestation_output(self):
-        """Deterministic evidence and its hash (typed data is built at `hokusai attest`)."""
+        """Deterministic evidence and its hash (typed data is built at `hokusai attest`); under
+        `[attestation] commitment = "mlflow-merkle-v1"` the models are committed as their MLflow
+        folders (the default reads no model bytes here)."""
+        from pathlib import Path
+
+        from pipeline.attest.commitment import MERKLE_V1, run_commitments
         from pipeline.attest.evidence import evidence_for_run
         from pipeline.runs import artifacts as a
 
+        settings, baseline = a.settings(self.settings), a.model_info(self.baseline_info)
+        commitments = None if settings.attestation.commitment != MERKLE_V1 else run_commitments(
+            settings, Path(self.project_dir).resolve(), baseline.source, self.baseline_model_bytes,
+            self.candidate_model_bytes, self.model_types)
         self.attestation = evidence_for_run(
-            a.settings(self.settings), self.dry_run, a.model_info(self.baseline_info),
+            settings, self.dry_run, baseline,
             a.model_info(self.candidate_info), a.benchmark_info(self.benchmark_info),
-            a.contributions(self.contributions), a.delta(self.delta),
+            a.contributions(self.contributions), a.delta(self.delta), commitments,
         )
         self.next(self.monitor_and_log)
 

@@ -92,6 +92,7 @@ KEY_COMMENTS = {
         "max_cost_usd_micro": "maxCostUsdMicro: the budget of one evaluation in micro-USD (0 = none)",
         "actual_cost_usd_micro": "override: a cost measured elsewhere; 0 = CPU-seconds x usd_per_cpu_hour",
         "baseline_commitment": "override: must equal the model's on-chain head (0x + 64 hex)",
+        "commitment": "skops-sha256, or mlflow-merkle-v1 to commit as Hokusai's pipeline does (MLflow model folder)",
     },
     "tracking": {
         "mlflow_uri": "empty = sqlite:///<project>/.hokusai/mlflow.db (no server)",
@@ -155,7 +156,7 @@ def config_text(example: Example) -> str:
             described = (field.description or "").rstrip(".")
             comment = KEY_COMMENTS.get(section, {}).get(key) or (described[:1].lower() + described[1:]) \
                 or "see the Configuration section of the README"
-            value = values[section][key]
+            value = values[section].get(key, field.default)  # a key left out of the dump at its default
             if value == {} or (key == "guardrails" and not value):
                 # an empty table (or array of tables) written out would clash with the
                 # [section.key.NAME] / [[section.key]] tables a user adds later

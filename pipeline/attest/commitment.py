@@ -9,8 +9,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import InputError
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
 
 MERKLE_V1 = "mlflow-merkle-v1"
 SKOPS_SHA256 = "skops-sha256"
@@ -74,3 +78,38 @@ def folder_commitment(folder: Path) -> FolderCommitment:
         covered.append((relative, digest.hexdigest(), path.stat().st_size))
     root = merkle_root([bytes.fromhex(d) for _, d, _ in covered])
     return FolderCommitment("0x" + root.hex(), tuple(covered), tuple(sorted(skipped)))
+
+
+def logged_folder_commitment(data: bytes, trusted_types: list[str]) -> str:
+    """The `mlflow-merkle-v1` root of the folder hokusai logs for a model (model.skops,
+    requirements.txt, conda.yaml, python_env.yaml; its MLmodel left out), written by the very
+    function logging uses (`runs.tracking.save_model_folder`) in a temporary folder: the
+    registered version of the model, downloaded, gives the same root."""
+    import tempfile
+
+    from pipeline.runs.tracking import save_model_folder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "model"
+        save_model_folder(folder, data, trusted_types)
+        return folder_commitment(folder).root
+
+
+def run_commitments(settings: Settings, project_dir: Path, baseline_source: str, baseline_bytes: bytes,
+                    candidate_bytes: bytes, model_types: dict[str, list[str]]) -> dict[str, str] | None:
+    """Step `generate_attestation_output`: {"scheme", "baseline", "candidate"} for the evidence
+    under `[attestation] commitment = "mlflow-merkle-v1"`, None under the default (the evidence
+    then commits the skops sha256, as always). The candidate, and a baseline read from a file
+    or trained, are committed as the folder this run logs for them; a baseline from the Model
+    Registry (`models:/NAME/VERSION`) as its registered folder, downloaded: the commitment the
+    run that registered it made of its candidate, i.e. the lineage's head."""
+    from pipeline.runs.registry import read_registered_folder
+
+    if settings.attestation.commitment != MERKLE_V1:
+        return None
+    if baseline_source.startswith("models:/"):
+        _, baseline = read_registered_folder(settings, project_dir, baseline_source, lambda f: folder_commitment(f).root)
+    else:
+        baseline = logged_folder_commitment(baseline_bytes, model_types["baseline.skops"])
+    return {"scheme": MERKLE_V1, "baseline": baseline,
+            "candidate": logged_folder_commitment(candidate_bytes, model_types["candidate.skops"])}

@@ -36,9 +36,13 @@ def build_evidence(
     contributions: list[Contribution],
     delta: Delta,
     spec_sha256: str | None = None,
+    commitments: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The evidence document (camelCase keys, integers and strings only)."""
-    return {
+    """The evidence document (camelCase keys, integers and strings only). `commitments`
+    ({"scheme", "baseline", "candidate"}, `attest.commitment.run_commitments`) replaces the
+    default skops-sha256 commitments and names its scheme in `commitment`; without it the
+    document is byte for byte what it always was."""
+    evidence = {
         "schema": EVIDENCE_SCHEMA,
         "tool": {"name": "hokusai-pipeline", "version": __version__},
         "modelId": str(model_id),
@@ -97,6 +101,11 @@ def build_evidence(
             ],
         },
     }
+    if commitments:
+        evidence["commitment"] = commitments["scheme"]
+        evidence["baseline"]["commitment"] = commitments["baseline"]
+        evidence["candidate"]["commitment"] = commitments["candidate"]
+    return evidence
 
 
 def _json_safe(value: Any) -> Any:
@@ -131,8 +140,10 @@ def evidence_config_hash(settings: Settings) -> str:
 def evidence_for_run(
     settings: Settings, dry_run: bool, baseline: ModelInfo, candidate: ModelInfo,
     benchmark: BenchmarkInfo, contributions: list[Contribution], delta: Delta,
+    commitments: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Step `generate_attestation_output`: the evidence and its `attestationHash`."""
+    """Step `generate_attestation_output`: the evidence and its `attestationHash` (`commitments`:
+    see `build_evidence`)."""
     from pipeline.attest.benchmark_spec import benchmark_spec, spec_sha256
     from pipeline.attest.eip712 import attestation_hash
 
@@ -141,7 +152,7 @@ def evidence_for_run(
         dry_run=dry_run, benchmark_spec_id=settings.attestation.benchmark_spec_id,
         metric_family=settings.attestation.metric_family, baseline=baseline, candidate=candidate,
         benchmark=benchmark, contributions=contributions, delta=delta,
-        spec_sha256=spec_sha256(benchmark_spec(settings, benchmark.sha256)),
+        spec_sha256=spec_sha256(benchmark_spec(settings, benchmark.sha256)), commitments=commitments,
     )
     return {"evidence": evidence, "attestationHash": attestation_hash(evidence)}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
@@ -24,6 +24,7 @@ CANDIDATE = "candidate"
 LIFECYCLE_TAG = "lifecycle_stage"
 ARCHIVED = "Archived"
 DEFAULT_ALIAS = "production"
+T = TypeVar("T")
 #: `models:/NAME@ALIAS` or `models:/NAME/VERSION`.
 MODEL_URI = re.compile(r"^models:/(?P<name>[^@/]+)(?:@(?P<alias>[\w\-]+)|/(?P<version>\d+))$")
 
@@ -107,9 +108,28 @@ def registered_baseline(settings: Settings, project_dir: Path) -> tuple[str, byt
     """Step `load_baseline_model`: the baseline `[data] baseline` names in the Model Registry, as
     (`models:/NAME/VERSION`, its stored skops bytes), pinned to the version the alias names now
     (the evidence's `baseline.source`); None when no registry baseline is configured."""
+    from pipeline.errors import ModelError
+
     uri = settings.data.baseline
     if not uri:
         return None
+
+    def skops(folder: Path) -> bytes | None:
+        model = folder / "model.skops"
+        return model.read_bytes() if model.is_file() else None
+
+    version, data = read_registered_folder(settings, project_dir, uri, skops)
+    if data is None:
+        raise ModelError(f"[data] baseline {uri} (version {version.version}) holds no model.skops: it was not "
+                         "registered by hokusai; name a version a hokusai run registered.")
+    return f"models:/{version.name}/{version.version}", data
+
+
+def read_registered_folder(settings: Settings, project_dir: Path, uri: str, read: Callable[[Path], T]) -> tuple[Any, T]:
+    """(the version `uri` names now, `read` of its model folder as MLflow downloads it): the one
+    download of a registered folder, for the baseline's bytes and for its `mlflow-merkle-v1`
+    commitment (`attest.commitment`, which passes `folder_commitment`), so both see the same files.
+    The registry's failures are one sentence each (ModelError / TrackingError, exit 2)."""
     import tempfile
 
     import mlflow
@@ -126,8 +146,7 @@ def registered_baseline(settings: Settings, project_dir: Path) -> tuple[str, byt
             with tempfile.TemporaryDirectory() as tmp:
                 folder = Path(mlflow.artifacts.download_artifacts(
                     artifact_uri=f"models:/{version.name}/{version.version}", dst_path=tmp))
-                model = folder / "model.skops"
-                data = model.read_bytes() if model.is_file() else None
+                return version, read(folder)
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             match = MODEL_URI.match(uri)
@@ -137,10 +156,6 @@ def registered_baseline(settings: Settings, project_dir: Path) -> tuple[str, byt
                              "with `hokusai promote RUN`, or empty [data] baseline.") from None
         raise TrackingError(f"[data] baseline {uri}: MLflow at {tracking_uri} failed ({_short(exc)}); check that the "
                             "tracking server is up, then run again.") from None
-    if data is None:
-        raise ModelError(f"[data] baseline {uri} (version {version.version}) holds no model.skops: it was not "
-                         "registered by hokusai; name a version a hokusai run registered.")
-    return f"models:/{version.name}/{version.version}", data
 
 
 def _short(exc: BaseException) -> str:

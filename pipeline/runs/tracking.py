@@ -289,10 +289,41 @@ def _frame_digest(frame: Any) -> str:
     return hashlib.sha256(names + b"\n" + rows.tobytes()).hexdigest()[:8]
 
 
+def save_model_folder(path: str | Path, data: bytes, trusted_types: list[str], mlflow_model: Any = None,
+                      signature: Any = None) -> None:
+    """Write a model's MLflow folder from its stored skops bytes: model.skops, MLmodel,
+    requirements.txt, conda.yaml and python_env.yaml. The one writer of that folder: logging
+    (`_StoredSkops`) and the `mlflow-merkle-v1` commitment (`attest.commitment`) both call it,
+    so the root committed in the evidence is the root of the folder MLflow keeps."""
+    import yaml
+    from importlib.metadata import version
+
+    from mlflow import pyfunc
+    from mlflow.models import Model
+    from mlflow.utils.environment import _PythonEnv, _mlflow_conda_env
+
+    mlflow_model = Model() if mlflow_model is None else mlflow_model
+    model_file, requirements = "model.skops", [f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / model_file).write_bytes(data)
+    if signature is not None:
+        mlflow_model.signature = signature
+    pyfunc.add_to_model(mlflow_model, loader_module="mlflow.sklearn", model_path=model_file,
+                        conda_env="conda.yaml", python_env="python_env.yaml", code=None, predict_fn="predict")
+    mlflow_model.add_flavor("sklearn", pickled_model=model_file, sklearn_version=version("scikit-learn"),
+                            serialization_format="skops", code=None, skops_trusted_types=trusted_types)
+    mlflow_model.model_size_bytes = len(data)
+    mlflow_model.save(str(folder / "MLmodel"))
+    (folder / "requirements.txt").write_text("\n".join(requirements))
+    (folder / "conda.yaml").write_text(yaml.safe_dump(_mlflow_conda_env(additional_pip_deps=requirements)))
+    _PythonEnv.current().to_yaml(str(folder / "python_env.yaml"))
+
+
 class _StoredSkops:
     """An MLflow model flavor (for `Model.log`) that writes a model's stored skops bytes as
-    they are, in MLflow's scikit-learn format: `mlflow.sklearn.load_model` reads it back,
-    and logging needs neither scikit-learn nor skops in this process."""
+    they are, in MLflow's scikit-learn format (`save_model_folder`): `mlflow.sklearn.load_model`
+    reads it back, and logging needs neither scikit-learn nor skops in this process."""
 
     __name__ = "sklearn"
 
@@ -300,28 +331,7 @@ class _StoredSkops:
         self.data, self.trusted_types = data, trusted_types
 
     def save_model(self, path: str, mlflow_model: Any, signature: Any = None, **_: Any) -> None:
-        import yaml
-        from importlib.metadata import version
-
-        from mlflow import pyfunc
-        from mlflow.utils.environment import _PythonEnv, _mlflow_conda_env
-
-        model_file, requirements = "model.skops", [f"scikit-learn=={version('scikit-learn')}",
-                                                   f"skops=={version('skops')}"]
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / model_file).write_bytes(self.data)
-        if signature is not None:
-            mlflow_model.signature = signature
-        pyfunc.add_to_model(mlflow_model, loader_module="mlflow.sklearn", model_path=model_file,
-                            conda_env="conda.yaml", python_env="python_env.yaml", code=None, predict_fn="predict")
-        mlflow_model.add_flavor("sklearn", pickled_model=model_file, sklearn_version=version("scikit-learn"),
-                                serialization_format="skops", code=None, skops_trusted_types=self.trusted_types)
-        mlflow_model.model_size_bytes = len(self.data)
-        mlflow_model.save(str(folder / "MLmodel"))
-        (folder / "requirements.txt").write_text("\n".join(requirements))
-        (folder / "conda.yaml").write_text(yaml.safe_dump(_mlflow_conda_env(additional_pip_deps=requirements)))
-        _PythonEnv.current().to_yaml(str(folder / "python_env.yaml"))
+        save_model_folder(path, self.data, self.trusted_types, mlflow_model, signature)
 
 
 def _log_model(run_id: str, name: str, model: dict[str, Any], example: Any) -> None:
