@@ -123,6 +123,7 @@ def test_a_run_keeps_its_artifacts_in_the_bucket_and_only_metadata_in_the_projec
     keys = [o["Key"][len(PREFIX) + 1:] for page in listing for o in page.get("Contents", [])]
     flow = "HokusaiEvaluationFlow"
     assert sum(k.startswith(f"{flow}/data/") for k in keys) >= 20  # the content-addressed artifact blobs
+    assert sum(k.startswith(f"{flow}/tables/") and k.endswith(".arrow") for k in keys) >= 4  # the tables
     for step in ("start", "train_new_model", "compare_and_output_delta", "generate_attestation_output", "end"):
         assert any(k.startswith(f"{flow}/{run_id}/{step}/") and k.endswith("0.data.json") for k in keys), step
     [task] = {k.rsplit("/", 1)[0] + "/" for k in keys if k.startswith(f"{flow}/{run_id}/train_new_model/")}
@@ -231,3 +232,62 @@ def test_the_env_of_an_s3_project_keeps_metadata_local_and_artifacts_on_s3(tmp_p
         "METAFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:9",
     }
     assert metaflow_env(make_project(tmp_path / "local"))["METAFLOW_DEFAULT_DATASTORE"] == "local"
+
+
+def contributed_rows(path: Path, rows: int, seed: int = 7) -> None:
+    """`rows` rows drawn from the demo's contributed file with 1 % multiplicative noise (so no
+    two rows are duplicates and none is a benchmark row), written as Parquet."""
+    import numpy as np
+    import pandas as pd
+
+    sample = pd.read_csv(path.parent / "contrib_alice.csv")
+    rng = np.random.default_rng(seed)
+    drawn = sample.iloc[rng.integers(0, len(sample), rows)].reset_index(drop=True)
+    features = [c for c in drawn.columns if c != "target"]
+    drawn[features] = drawn[features] * rng.uniform(0.99, 1.01, size=(rows, len(features)))
+    drawn.to_parquet(path.with_name("contrib_100k.parquet"), index=False)
+
+
+@pytest.mark.timeout(900)
+def test_a_100k_row_run_keeps_its_tables_as_arrow_files_in_the_bucket(s3_endpoint, tmp_path):
+    """Issue 22, item 6: 100k contributed rows through the S3 datastore. The tables (the cleaned
+    contribution, the training table) are Arrow files under `<root>/HokusaiEvaluationFlow/tables/`
+    in the bucket, named by their sha256; no pickled artifact holds a table; `inspect` reads the
+    run back from them."""
+    import hashlib
+
+    import pandas as pd
+    import pyarrow.ipc as ipc
+
+    from pipeline.data.contributions import ORIGIN
+
+    project = s3_project(tmp_path / "big", s3_endpoint)
+    contributed_rows(project / "data" / "contrib_alice.csv", 100_000)
+    env = {**os.environ, **DUMMY_AWS}
+    done = cli("run", "--project", str(project), "--contrib", f"data/contrib_100k.parquet:{ALICE}", "--json",
+               cwd=project, env=env, timeout=840)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert not list((project / ".metaflow").rglob("*.arrow"))  # nothing of the tables is local
+
+    client = s3_client(s3_endpoint)
+    listing = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX + "/")
+    objects = {o["Key"][len(PREFIX) + 1:]: o["Size"] for page in listing for o in page.get("Contents", [])}
+    tables = {k: v for k, v in objects.items() if k.startswith("HokusaiEvaluationFlow/tables/")}
+    shapes = {}  # rows -> column names
+    for key in tables:
+        body = client.get_object(Bucket=BUCKET, Key=f"{PREFIX}/{key}")["Body"].read()
+        digest = hashlib.sha256(body).hexdigest()
+        assert key == f"HokusaiEvaluationFlow/tables/{digest[:2]}/{digest}.arrow"  # content-addressed
+        table = ipc.open_file(body).read_all()
+        shapes[table.num_rows] = table.column_names
+    features = pd.read_csv(project / "data" / "base.csv", nrows=0).columns.tolist()  # 30 features + target
+    assert shapes.get(100_000) == features  # the cleaned contribution
+    assert shapes.get(100_020) == [*features, ORIGIN]  # the training table: 20 base rows + 100,000 contributed
+    blobs = [v for k, v in objects.items() if k.startswith("HokusaiEvaluationFlow/data/")]
+    assert max(blobs) < 2_000_000  # no pickled artifact holds a table (one would be ~10 MB gzipped)
+
+    inspected = cli("inspect", summary["run_id"], "--project", str(project), "--json", cwd=project, env=env)
+    assert inspected.returncode == 0, inspected.stderr[-3000:]
+    doc = json.loads(inspected.stdout)
+    assert (doc["status"], doc["attestation_hash"]) == ("successful", summary["attestation_hash"])
