@@ -19,7 +19,9 @@ How the process tree is measured (``measure``):
   ``getrusage(RUSAGE_CHILDREN)`` deltas, is attributed to this one child even if other
   children of this process existed.
 - peak RSS of the tree: a thread polls every 50 ms (psutil): the root plus all live
-  descendants (``children(recursive=True)``), their RSS summed, the maximum kept. Shared
+  descendants (``children(recursive=True)``), their RSS summed, the maximum kept. The same
+  polls give each step's peak (``step_peak_rss_mb``: the RSS of the processes whose command
+  line runs ``step NAME``, summed per poll; everything else is ``(launcher)``). Shared
   pages (libraries mapped by several Python processes) count once per process, as they
   would if the processes ran on different machines; a spike shorter than 50 ms can be
   missed. Also reported: ``max_rss_single_mb``, wait4's ``ru_maxrss`` (the largest single
@@ -88,6 +90,8 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, log: s
 
     out, err = cwd / f"{log}.out", cwd / f"{log}.err"
     peak = [0, 0]  # bytes, process count
+    step_peak: dict[str, int] = {}  # Metaflow step (or LAUNCHER) -> peak RSS of its processes
+    steps_of: dict[int, str] = {}
     done = threading.Event()
     with open(out, "wb") as fo, open(err, "wb") as fe:
         started_epoch, start = time.time(), time.perf_counter()
@@ -104,14 +108,19 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, log: s
                     procs = [root, *root.children(recursive=True)]
                 except psutil.Error:
                     break
-                total = 0
+                total, by_step = 0, {}
                 for p in procs:
                     try:
-                        total += p.memory_info().rss
+                        rss = p.memory_info().rss
+                        step = steps_of.get(p.pid) or steps_of.setdefault(p.pid, step_of(p.cmdline()))
                     except psutil.Error:
-                        pass
+                        continue
+                    total += rss
+                    by_step[step] = by_step.get(step, 0) + rss
                 if total > peak[0]:
                     peak[0] = total
+                for step, rss in by_step.items():
+                    step_peak[step] = max(step_peak.get(step, 0), rss)
                 peak[1] = max(peak[1], len(procs))
                 done.wait(POLL)
 
@@ -136,7 +145,18 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, log: s
     return Sample(wall_s=wall, cpu_user_s=usage.ru_utime, cpu_sys_s=usage.ru_stime,
                   cpu_s=usage.ru_utime + usage.ru_stime, peak_rss_tree_mb=peak[0] / 2**20,
                   max_rss_single_mb=usage.ru_maxrss / 1024, max_procs=peak[1], returncode=proc.returncode,
-                  extra={"started_epoch": started_epoch, "ended_epoch": started_epoch + wall})
+                  extra={"started_epoch": started_epoch, "ended_epoch": started_epoch + wall,
+                         "step_peak_rss_mb": {k: round(v / 2**20, 1) for k, v in step_peak.items()}})
+
+
+#: Where `step_of` files every process that is not a Metaflow task (the CLI, the Runner, the
+#: Metaflow runtime, a reference script).
+LAUNCHER = "(launcher)"
+
+
+def step_of(cmdline: list[str]) -> str:
+    """The Metaflow step a task process runs (its command line holds `step NAME`), else LAUNCHER."""
+    return cmdline[cmdline.index("step") + 1] if "step" in cmdline[:-1] else LAUNCHER
 
 
 def summarise(samples: list[Sample]) -> dict[str, Any]:

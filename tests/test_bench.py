@@ -105,13 +105,21 @@ def test_plan_resolves_only_names_and_sizes(bench_dir: Path) -> None:
 def test_measure_times_the_whole_process_tree(bench_dir: Path, tmp_path: Path) -> None:
     harness = importlib.import_module("harness")
     burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
-    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}], check=True); print('done')"
+    # the child's command line names a step, as a Metaflow task's does (`... step NAME --run-id ...`)
+    parent = (f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}, 'step', 'fit_model'], "
+              "check=True); print('done')")
     sample = harness.measure([sys.executable, "-c", parent], tmp_path, log="tiny")
     assert sample.returncode == 0 and (tmp_path / "tiny.out").read_text() == "done\n"
     assert sample.cpu_s >= 0.3 and sample.cpu_s == pytest.approx(sample.cpu_user_s + sample.cpu_sys_s)
     assert sample.wall_s >= 0.3  # 0.3 s of one thread's CPU takes at least that long
     assert sample.max_procs >= 2 and sample.peak_rss_tree_mb > 0 and sample.max_rss_single_mb > 0
     assert sample.extra["ended_epoch"] - sample.extra["started_epoch"] == pytest.approx(sample.wall_s)
+    by_step = sample.extra["step_peak_rss_mb"]  # each step's processes, and the rest
+    assert set(by_step) == {"(launcher)", "fit_model"} and all(mb > 1 for mb in by_step.values())
+    assert harness.step_of(["python", "flow.py", "--quiet", "step", "train_new_model", "--run-id", "1"]) == \
+        "train_new_model"
+    assert harness.step_of(["python", "-m", "hokusai_cli", "run"]) == "(launcher)"
+    assert harness.step_of(["python", "x.py", "step"]) == "(launcher)"
 
     with pytest.raises(RuntimeError, match=r"exited 3 in .*:\nboom$"):  # the stderr tail
         harness.measure([sys.executable, "-c", "import sys; sys.stderr.write('bo' + 'om'); sys.exit(3)"], tmp_path)

@@ -57,7 +57,8 @@ def measure(bench: Bench, rows: Any) -> None:
     r = bench.record("dry-run: bare nine-step flow via Runner", refs, cmd="Runner(bench/bare_flow.py).run()")
     for label, bucket in (("first run, fresh folder", cold), ("warm, second run in the folder", warm)):
         m = bench.record(f"dry-run: hokusai dry-run ({label})", bucket, cmd="hokusai dry-run",
-                         step_median_s=bench.step_medians(bucket), phase_median_s=bench.step_medians(bucket, "phases"))
+                         step_median_s=bench.step_medians(bucket), phase_median_s=bench.step_medians(bucket, "phases"),
+                         step_peak_rss_mb=bench.step_medians(bucket, "step_peak_rss_mb"))
         bench.wall_figure(f"dry-run-{label.split(',')[0].split(' ')[0]}", f"`hokusai dry-run` wall ({label})", m, r,
                           3, "vs bare 9-step flow via Runner")
 

@@ -117,7 +117,8 @@ def compare(bench: Bench, fid: str, contrib: Path, rows: int, rows_text: str, wa
             bench.done_with(folder)
     size = contrib.stat().st_size / 1e6
     m = bench.record(f"{fid}: hokusai run", subs, rows=rows, csv_mb=size, **(info or {}),
-                     step_median_s=bench.step_medians(subs), phase_median_s=bench.step_medians(subs, "phases"))
+                     step_median_s=bench.step_medians(subs), phase_median_s=bench.step_medians(subs, "phases"),
+                     step_peak_rss_mb=bench.step_medians(subs, "step_peak_rss_mb"))
     r = bench.record(f"{fid}: plain scikit-learn script", refs, rows=rows, csv_mb=size, **(info or {}))
     bench.wall_figure(f"{fid}-wall", f"`hokusai run` wall, {rows_text}{columns_text} ({size:.0f} MB CSV)", m, r,
                       wall_limit, "vs plain scikit-learn script; first run of a fresh project", wall_target,
