@@ -24,7 +24,7 @@ def promote(run: RunArg = None, alias: AliasOpt = "production", project: Project
     """Promote the candidate a run registered: move an alias (production) of its registered model to it.
 
     Only a real run whose DeltaOne gate passed can be promoted (else one sentence, exit 2).
-    `[data] baseline = "models:/hokusai-<id>@production"` then makes the next run start from it.
+    `\\[data] baseline = "models:/hokusai-<id>@production"` then makes the next run start from it.
 
     Example: hokusai promote 1795674766048057 --alias production
     """

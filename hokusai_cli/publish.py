@@ -46,7 +46,7 @@ def publish(
 ) -> None:
     """Sign the attestation of a run (or take a signed one with --from), check it as `verify` does (a
     dry-run or a failed gate only with --allow-dry-run / --allow-gate-failed), and LPUSH the relayer's
-    mint_request v1.0 message onto its Redis list, once per idempotency key (with --rpc or [attestation] rpc_url,
+    mint_request v1.0 message onto its Redis list, once per idempotency key (with --rpc or \\[attestation] rpc_url,
     only after the live DeltaVerifier's preflight passes, as `verify --rpc` runs it) (a retry after a lost answer
     finds the message on Redis and pushes nothing); the message on the queue is printed on stdout. With
     --webhook, also POST Hokusai's signed deltaone.achieved (three attempts; exit 3 if it is not delivered).

@@ -105,3 +105,19 @@ def test_every_command_has_help_and_an_example():
         for param in command.params:
             if param.name != "help":
                 assert getattr(param, "help", None), f"{name} --{param.name} lacks help"
+
+
+def test_help_keeps_every_config_section_it_names():
+    """Rich markup takes a bare `[data]` in a docstring or option help for a style tag and drops
+    it (`hokusai promote --help` said "` baseline = ..."`): each must be written `\\[data]`."""
+    import re
+
+    import typer.main
+
+    for name, command in typer.main.get_command(app).commands.items():
+        texts = [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
+        bare = [m.group(0) for text in texts for m in re.finditer(r"(?<!\\)\[[a-z_.]+\]", text)]
+        assert not bare, f"hokusai {name} --help would drop {bare}: write them as \\[section]"
+    shown = {name: " ".join(invoke(name, "--help").output.split()) for name in ("promote", "publish")}
+    assert '`[data] baseline = "models:/hokusai-<id>@production"` then makes' in shown["promote"]
+    assert "(with --rpc or [attestation] rpc_url, only after" in shown["publish"]
