@@ -13,8 +13,8 @@ the rows, the seed, a digest of the example's header and the generator version, 
 of any of them builds a new file; it is written under a temporary name and renamed, so an
 interrupted build is never used. Delete the folder to free the disk.
 
-Not in the default plan (hours on 2 cores, ~6 GB of disk): ``--only run-10m``. ``--rows N``
-runs it at N rows instead, to try it quickly (``--quick`` alone does not shrink it). That is
+Not in the default plan (~5 min on 2 cores once the file is built, ~6 GB of disk):
+``--only run-10m``. ``--rows N`` runs it at N rows instead, to try it quickly (``--quick`` alone does not shrink it). That is
 its own cached file, its rows are named ``run-10m@<N>``, and the RSS target is judged at 10M
 only.
 """
