@@ -174,15 +174,26 @@ def test_mlflow_artifacts_live_inside_the_searched_folder(runs):
 
 
 def test_every_artifact_loaded_through_the_client_is_free_of_pii(runs):
+    """Every artifact, with the tables it references read back (`hokusai.table/v1`), and the
+    raw bytes of every table file and parse-cache entry the run's project holds."""
     import pickle
+
+    from pipeline.runs.table_files import from_files
 
     run = runs["dirty_run"]
     for step in run:
         for task in step:
             for artifact in task:
-                blob = pickle.dumps(artifact.data) + repr(artifact.data).encode()
+                value = from_files(artifact.data)
+                blob = pickle.dumps(value) + repr(value).encode()
                 assert not any(value.encode() in blob for value in PLANTED), (step.id, artifact.id)
-    assert CANARY.encode() in pickle.dumps(run.data.inputs)  # control: the loaded inputs are searched
+    assert CANARY.encode() in pickle.dumps(from_files(run.data.inputs))  # control: the loaded inputs are searched
+    files = [*(runs["project"] / ".metaflow").rglob("*.arrow"), *(runs["project"] / ".hokusai").rglob("*.arrow")]
+    assert any("/tables/" in f.as_posix() for f in files) and any("parse-cache" in f.as_posix() for f in files)
+    for path in files:
+        data = path.read_bytes()
+        assert not any(value.encode() in data for value in PLANTED), path
+    assert any(CANARY.encode() in path.read_bytes() for path in files)  # control: the cleaned tables are there
 
 
 @pytest.fixture(scope="module")

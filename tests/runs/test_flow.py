@@ -14,6 +14,7 @@ from sklearn.metrics import accuracy_score
 from pipeline.attest.eip712 import attestation_hash, canonical_json
 from pipeline.modelling.models import load_model
 from pipeline.runs.artifacts import rebuild
+from pipeline.runs.table_files import from_files
 from pipeline.runs.runner import STEPS
 from tests.conftest import ALICE, BOB, FIXTURES
 
@@ -47,7 +48,9 @@ def test_contributions_integrated(project_run):
     ]
     alice_bytes = (project / "data" / "contrib_alice.csv").read_bytes()
     assert contributions[0]["file_sha256"] == "0x" + hashlib.sha256(alice_bytes).hexdigest()
-    assert len(run.data.training_data) == 20 + 180 + 169
+    ref = run.data.training_data  # the artifact names an Arrow file (pipeline.runs.table_files)
+    assert (ref["format"], ref["rows"]) == ("hokusai.table/v1", 20 + 180 + 169)
+    assert len(from_files(ref)) == 20 + 180 + 169
 
 
 def test_candidate_metrics_match_sklearn(project_run):
