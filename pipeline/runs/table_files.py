@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,11 +29,13 @@ _CHUNK = 1 << 24
 
 
 def holds_tables(value: Any) -> bool:
-    """Whether `value` (plain data: dicts, lists, tuples) holds a table or a large array."""
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(value, pd.DataFrame):
+    """Whether `value` (plain data: dicts, lists, tuples) holds a table or a large array. Imports
+    nothing: without numpy loaded no array or table can exist (a step that only passes plain
+    data does not pay pandas' import here)."""
+    np, pd = sys.modules.get("numpy"), sys.modules.get("pandas")
+    if np is None:
+        return False
+    if pd is not None and isinstance(value, pd.DataFrame):
         return True
     if isinstance(value, np.ndarray):
         return value.nbytes >= ARRAY_MIN_BYTES
