@@ -62,13 +62,13 @@ def _evaluate(contrib: list[str], project: Path, config: Path | None, dry_run: b
               fail_on_gate: bool = False, decospecs: list[str] | None = None, exclude: list[str] | None = None,
               max_workers: int | None = None) -> None:
     from hokusai_cli import render
-    from pipeline.runs.runner import REMOTE_DECORATORS, STEPS, launch, parse_line, preflight, summary
+    from pipeline.runs.runner import STEPS, launch, parse_line, preflight, remote_decorators, summary
     from pipeline.validation import check_run
 
     project = project.resolve()
     out = render.console()
     # `start` on other compute cannot read the project's parse cache: no handover to store
-    local_start = not {spec.split(":", 1)[0] for spec in decospecs or []} & REMOTE_DECORATORS
+    local_start = not remote_decorators(decospecs or [])
     with handled():
         # bad config, params, columns or paths: fail before any run exists; the flow gets the
         # files as found here (relative to the project when inside it, else absolute), and

@@ -344,6 +344,7 @@ class HokusaiEvaluationFlow(FlowSpec):
         )
         self._record_cpu()
 
+
 def _main() -> None:
     """Run Metaflow's command line. A task process (`flow.py ... step NAME`) that succeeded then
     ends at once, with its output flushed, instead of tearing down every module it loaded

@@ -127,8 +127,9 @@ def registered_baseline(settings: Settings, project_dir: Path) -> tuple[str, byt
 
 def read_registered_folder(settings: Settings, project_dir: Path, uri: str, read: Callable[[Path], T]) -> tuple[Any, T]:
     """(the version `uri` names now, `read` of its model folder as MLflow downloads it): the one
-    download of a registered folder, for the baseline's bytes and for its `mlflow-merkle-v1`
-    commitment (`attest.commitment`, which passes `folder_commitment`), so both see the same files.
+    way a registered folder is read, for the baseline's bytes (`load_baseline_model`) and for its
+    `mlflow-merkle-v1` commitment (`generate_attestation_output`, with the pinned
+    `models:/NAME/VERSION`, so an alias moved meanwhile changes nothing), so both see the same files.
     The registry's failures are one sentence each (ModelError / TrackingError, exit 2)."""
     import tempfile
 

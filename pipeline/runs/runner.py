@@ -168,7 +168,7 @@ def launch(
     # the flow's: as many attribution branches as workers; remote steps each bring their own
     # cores (Metaflow's default of 16 at once); on this machine none unless asked for (measured
     # in bench/attribution.py: process starts cost more than two local cores save at ~40 ms a fit)
-    remote = any(spec.split(":", 1)[0] in REMOTE_DECORATORS for spec in decospecs)
+    remote = bool(remote_decorators(decospecs))
     params["branches"] = max_workers or (16 if remote else 1)
     try:
         return execute(project_dir, lambda runner: runner.async_run(**params), "flow", log_json, on_line)
@@ -205,6 +205,11 @@ class Checked:
 REMOTE_DECORATORS = frozenset({"kubernetes", "batch"})
 
 
+def remote_decorators(decospecs: Sequence[str]) -> list[str]:
+    """The `--with` decorators (sorted) that run steps off this machine."""
+    return sorted({spec.split(":", 1)[0] for spec in decospecs} & REMOTE_DECORATORS)
+
+
 def _check_datastore(project_dir: Path, settings: Any, config_file: Path | None, decospecs: Sequence[str]) -> None:
     """Before a run: the datastore is the project's (a --config file cannot move it, or
     `inspect` would look elsewhere), remote steps need S3, and S3 must be reachable
@@ -218,7 +223,7 @@ def _check_datastore(project_dir: Path, settings: Any, config_file: Path | None,
             f"inspect, attest and resume read from {project_dir / 'hokusai.toml'}: set it there (or with "
             "HOKUSAI_METAFLOW__* variables)."
         )
-    remote = sorted({spec.split(":", 1)[0] for spec in decospecs} & REMOTE_DECORATORS)
+    remote = remote_decorators(decospecs)
     if remote and settings.metaflow.datastore != "s3":
         raise ConfigError(
             f"--with {remote[0]} runs steps off this machine, which needs the S3 datastore: set [metaflow] "
