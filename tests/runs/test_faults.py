@@ -76,14 +76,19 @@ def test_sigkill_mid_run_is_reported_killed_and_resume_gives_the_same_hash(proje
     assert doc["failure"]["resume_command"] == f"hokusai resume {run_id}"
 
     tables = project / ".metaflow" / "HokusaiEvaluationFlow" / "tables"
-    before = sorted(p.name for p in tables.rglob("*.arrow"))
+    def table_files() -> list[tuple[str, int, int]]:  # a file written again gets a new inode (os.replace)
+        return sorted((p.name, p.stat().st_ino, p.stat().st_mtime_ns) for p in tables.rglob("*") if p.is_file())
+
+    before = table_files()
     resumed = cli("resume", run_id, "--project", str(project), "--json", cwd=project, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads(resumed.stdout)
     assert summary["attestation_hash"] == reference.data.attestation["attestationHash"]
     assert summary["deltaone_bps"] == 700
-    # the resume reused the killed run's table files (Arrow, by sha256): it wrote none
-    assert len(before) == 5 and sorted(p.name for p in tables.rglob("*.arrow")) == before
+    # the resume reused the killed run's table files (Arrow, by sha256): it wrote none, not even
+    # the same bytes again, and left no temporary file
+    assert len(before) == 5 and all(name.endswith(".arrow") for name, _, _ in before)
+    assert table_files() == before
     # nothing lost: the store opens, both runs inspect, the resumed one attests
     statuses = {r["run_id"]: r["status"] for r in runs_json(project)}
     assert statuses == {run_id: "killed", summary["run_id"]: "successful"}
