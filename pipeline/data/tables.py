@@ -106,6 +106,8 @@ def sniff_encoding(name: str, data: bytes) -> str:
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise DataError(f"{name}: is encoded as UTF-16; save it as UTF-8 (or Latin-1) and try again.")
+    if data.isascii():  # ASCII is UTF-8: one C pass (0.02 s at 292 MB against 0.3 s decoding)
+        return "utf-8"
     decoder = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(data)
     try:
@@ -185,8 +187,11 @@ def _read_delimited(name: str, data: bytes, tab: bool, max_rows: int | None) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
+            # low_memory=False: each column is typed over the whole file. In chunks (~260k rows)
+            # pandas could give a column ints in one chunk and text in the next, so a cell's
+            # type, and the content hash, would depend on where the row sits in the file.
             frame = pd.read_csv(io.BytesIO(data), sep=delimiter, encoding=encoding, nrows=max_rows,
-                                index_col=False)
+                                index_col=False, low_memory=False)
         except pd.errors.ParserWarning as warning:
             if "Length of header" not in str(warning):
                 raise

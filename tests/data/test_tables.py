@@ -520,3 +520,23 @@ def test_a_typed_file_as_csv_or_parquet_gives_one_content_hash() -> None:
         base, bench, [ContributionFile("a.csv", csv), ContributionFile("a.parquet", parquet.getvalue())], schema,
         classes).files}
     assert hashes["a.csv"] == hashes["a.parquet"]
+
+
+def test_a_column_is_typed_over_the_whole_file_wherever_its_text_sits() -> None:
+    """300k whole numbers and one word: pandas in chunks read the numbers of the first chunk
+    as ints and the rest as text, so where the word sat changed the cells' types and the
+    content hash. Typed over the whole file, the column is text either way."""
+    rows = [f"{i % 7},{i}\n" for i in range(300_000)]
+    word_last = ("code,n\n" + "".join(rows) + "x,300000\n").encode()
+    word_first = ("code,n\nx,300000\n" + "".join(rows)).encode()
+    last, first = read_table("a.csv", word_last), read_table("b.csv", word_first)
+    assert {type(v) for v in last["code"]} == {str} == {type(v) for v in first["code"]}
+    assert last["code"].iloc[0] == "0" and last["code"].iloc[-1] == "x"
+    assert content_sha256(last) == content_sha256(first)
+
+
+def test_ascii_latin1_and_utf8_files_are_told_apart() -> None:
+    assert sniff_encoding("a.csv", b"a,b\n1,x\n") == "utf-8"
+    assert sniff_encoding("u.csv", "a,b\n1,Zoë\n".encode()) == "utf-8"
+    assert sniff_encoding("l.csv", "a,b\n1,Zoë\n".encode("latin-1")) == "latin-1"
+    assert sniff_encoding("m.csv", b"\xef\xbb\xbfa,b\n1,2\n") == "utf-8-sig"
