@@ -605,7 +605,7 @@ def integrate_contributions(
     kept_frames = [base[schema.columns].assign(**{ORIGIN: -1})]
     contributions: list[Contribution] = []
     reports: list[FileReport] = []
-    for raw in files:
+    for number, raw in enumerate(files, start=1):
         item = raw if isinstance(raw, LoadedContribution) else load_contribution(raw, rules)
         item = select_columns(item, schema.columns)
         frame, wallets, usable_mask, dropped, gaps = _usable_rows(item, schema, classes, rules)
@@ -615,7 +615,8 @@ def integrate_contributions(
         # the first copy of a row keeps it: base rows and earlier files are in `seen`
         duplicate = fresh & (pd.Series(keys).duplicated().to_numpy() | np.isin(keys, seen))
         keep = fresh & ~duplicate
-        seen = np.union1d(seen, keys[keep])
+        if number < len(files):  # (a sort of every key so far: ~0.7 s at 1M rows, needless after the last file)
+            seen = np.union1d(seen, keys[keep])
         file_order = canonical_order(frame)  # once per file: its content hash and its groups'
         file_hash = content_sha256(frame, order=file_order)
         group_wallets = list(pd.unique(pd.Series(wallets, dtype=object)))  # first-appearance order
