@@ -364,7 +364,11 @@ def _finite_block(frame: pd.DataFrame, features: tuple[str, ...], allow_missing:
 
     if not features or any(frame[c].dtype.kind not in "fiu" for c in features):
         return None
-    block = np.asfortranarray(frame[list(features)].to_numpy(dtype=np.float64, copy=True))
+    # filled column by column in Fortran order: one copy (a row-major `to_numpy` then
+    # `asfortranarray` made two, ~0.3 s more at 1M x 30)
+    block = np.empty((len(frame), len(features)), dtype=np.float64, order="F")
+    for position, column in enumerate(features):
+        block[:, position] = frame[column].to_numpy()
     ok = np.isfinite(block)
     if not ok.all() and not (allow_missing and (ok | np.isnan(block)).all()):
         return None
