@@ -54,7 +54,8 @@ def worker(kind: str, path: str) -> None:
     import pandas as pd
 
     from pipeline.config import DataSection
-    from pipeline.data.contributions import ContributionFile, conform, integrate_contributions, load_contribution
+    from pipeline.data.conform import conform
+    from pipeline.data.contributions import ContributionFile, integrate_contributions, load_contribution
     from pipeline.data.tables import Schema, read_table
 
     # everything imported and the demo tables read before the clock and the memory baseline

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import CONFIG_FILE, Settings, load_settings
-from pipeline.data.contributions import ContributionFile, Integration, load_contribution, normalise_wallet
+from pipeline.data.contributions import ContributionFile, Integration, load_contribution
+from pipeline.data.wallets import normalise_wallet
 from pipeline.data.inputs import contribution_name, demo_overrides, find_contribution, read_project_file
 from pipeline.errors import DataError, ModelError
 from pipeline.modelling.models import make_estimator
@@ -81,7 +82,7 @@ def check_project_files(settings: Settings, base_file: tuple[str, bytes], benchm
     labels, two classes, the task) and the benchmark (columns, values, labels the base data
     knows, every class). The baseline model file is checked as the flow loads it.
     Returns the settings with the task, estimator and primary metric resolved."""
-    from pipeline.data.contributions import conform
+    from pipeline.data.conform import conform
     from pipeline.data.tables import read_table
     from pipeline.modelling.baseline import prepare_baseline
     from pipeline.scoring.evaluation import check_classes
@@ -110,7 +111,8 @@ def validate_contributions(
     keeps each redacted table with all its columns (for `--redact-pii OUT`). Files are found
     as in a run (`find_contribution`: the current folder, then the project folder) and named
     as in a run (`contribution_name`); nothing is written."""
-    from pipeline.data.contributions import conform, integrate_contributions, select_columns
+    from pipeline.data.conform import conform
+    from pipeline.data.contributions import integrate_contributions, select_columns
     from pipeline.data.tables import read_table
     from pipeline.modelling.baseline import prepare_baseline
 

@@ -105,5 +105,5 @@ def test_no_import_circle():
 def test_the_layer_check_sees_lazy_and_type_checking_imports():
     edges = graph()
     assert "pipeline.modelling.models" in edges["pipeline.modelling.baseline"]  # top-level import
-    assert "pipeline.data.contributions" in edges["pipeline.modelling.baseline"]  # inside a function
+    assert "pipeline.data.conform" in edges["pipeline.modelling.baseline"]  # inside a function
     assert "pipeline.config" in edges["pipeline.scoring.delta"]  # under TYPE_CHECKING and at the top

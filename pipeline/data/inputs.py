@@ -13,7 +13,9 @@ import os
 from pathlib import Path
 
 from pipeline.config import CONFIG_FILE, Settings, load_settings
-from pipeline.data.contributions import Inputs, LoadedContribution, check_columns, normalise_wallet
+from pipeline.data.conform import check_columns
+from pipeline.data.contributions import Inputs, LoadedContribution
+from pipeline.data.wallets import normalise_wallet
 from pipeline.data.parse_cache import Mode
 from pipeline.data.parse_cache import load as cached_load
 from pipeline.errors import DataError

@@ -143,7 +143,7 @@ def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_fil
     from dataclasses import replace
 
     from pipeline.data.columns import infer_kinds
-    from pipeline.data.contributions import check_columns, conform
+    from pipeline.data.conform import check_columns, conform
     from pipeline.data.tables import read_table
     from pipeline.modelling.task import classes_of, resolve_settings, resolve_task
 

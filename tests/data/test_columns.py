@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipeline.data.columns import BOOLEAN, CATEGORICAL, DATE, NUMERIC, convert, has_gaps, infer_kinds
-from pipeline.data.contributions import _rows
+from pipeline.data.conform import _rows
 from pipeline.data.tables import read_table
 from pipeline.errors import DataError
 

@@ -8,13 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.data.contributions import (
-    ORIGIN,
-    ContributionFile,
-    conform,
-    integrate_contributions,
-    normalise_wallet,
-)
+from pipeline.data.conform import conform
+from pipeline.data.contributions import ORIGIN, ContributionFile, integrate_contributions
+from pipeline.data.wallets import normalise_wallet
 from pipeline.errors import DataError
 from pipeline.data.content_hash import content_sha256
 from pipeline.data.tables import Schema, read_table, sha256_hex

@@ -12,12 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.data.contributions import (
-    ContributionFile,
-    conform,
-    duplicate_keys,
-    integrate_contributions,
-)
+from pipeline.data.conform import conform
+from pipeline.data.contributions import ContributionFile, duplicate_keys, integrate_contributions
 from pipeline.data.content_hash import content_sha256
 from pipeline.data.content_hash_v2 import content_sha256_v2
 from pipeline.data.tables import Schema, read_table

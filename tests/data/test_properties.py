@@ -26,7 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import DataSection, ModelSection
-from pipeline.data.contributions import ORIGIN, ContributionFile, conform, integrate_contributions, load_contribution
+from pipeline.data.conform import conform
+from pipeline.data.contributions import ORIGIN, ContributionFile, integrate_contributions, load_contribution
 from pipeline.data.content_hash import content_sha256
 from pipeline.data.tables import Schema, read_table, read_table_info, resolve_schema
 from pipeline.errors import HokusaiError

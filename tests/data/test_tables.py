@@ -508,7 +508,7 @@ def test_a_typed_file_as_csv_or_parquet_gives_one_content_hash() -> None:
     frame = read_table("p.csv", text)
     features = tuple(c for c in frame.columns if c != "species")
     schema = Schema(features, "species", kinds=infer_kinds(frame.iloc[:40], features, [], "b"))
-    from pipeline.data.contributions import conform
+    from pipeline.data.conform import conform
 
     base, bench = (conform(frame.iloc[rows], schema, "b", None, allow_missing=True)
                    for rows in (slice(0, 40), slice(40, 120)))
