@@ -117,9 +117,9 @@ class HokusaiEvaluationFlow(FlowSpec):
         from pipeline.runs import artifacts as a
         from pipeline.runs.registry import registered_baseline
 
-        files, settings = self.project_files, a.settings(self.settings)
-        model_file = files["baseline_model"] or registered_baseline(settings, Path(self.project_dir).resolve())
-        baseline = prepare_baseline(settings, files["base"], model_file)
+        files, settings, project = self.project_files, a.settings(self.settings), Path(self.project_dir).resolve()
+        model_file = files["baseline_model"] or registered_baseline(settings, project)
+        baseline = prepare_baseline(settings, files["base"], model_file, project)
         # the task, estimator and primary metric made explicit: what every later step (and the evidence) uses
         self.settings, self.task = a.plain(baseline.settings), {"task": baseline.schema.task, "why": baseline.task_reason}
         self.baseline_model_bytes, self.baseline_info = baseline.model_bytes, a.plain(baseline.info)

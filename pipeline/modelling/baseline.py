@@ -5,7 +5,7 @@ base data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ModelError
@@ -60,6 +60,13 @@ def load_baseline_model(
         return model, data, info
     name, data = model_file
     model = load_model(data, name)
+    check_model(model, name, base, schema)
+    return model, data, ModelInfo(model_source(name), estimator_name(model), sha256_hex(data), _classes(model), None)
+
+
+def check_model(model: Any, name: str, base: pd.DataFrame, schema: Schema) -> None:
+    """A loaded baseline fits the run: a fitted classifier (or regressor, for a regression),
+    as many features as the schema, and it predicts the first base row."""
     expected = getattr(model, "n_features_in_", None)
     regression = schema.task == "regression"
     if regression and (hasattr(model, "classes_") or not hasattr(model, "predict")):
@@ -73,7 +80,6 @@ def load_baseline_model(
             f"{len(schema.features)}; set [model] features to the model's columns."
         )
     _check_predicts(model, base[list(schema.features)].iloc[:1], name)
-    return model, data, ModelInfo(model_source(name), estimator_name(model), sha256_hex(data), _classes(model), None)
 
 
 def model_source(name: str) -> str:
@@ -136,10 +142,13 @@ class Baseline:
     task_reason: str = ""  # why the task is what it is ("auto: 'medv' holds 229 different numbers …")
 
 
-def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_file: tuple[str, bytes] | None) -> Baseline:
+def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_file: tuple[str, bytes] | None,
+                     project_dir: Path | None = None) -> Baseline:
     """Step `load_baseline_model`: read the base data, fix the schema and the task (with the
     settings it implies: `modelling.task`), load and check `model_file`; with no file, check
-    the base data can train one (fitted later)."""
+    the base data can train one (fitted later). `project_dir`: where a baseline's passed
+    checks are remembered (`model_checks`), so the same baseline is not loaded to be checked
+    again (train_new_model still loads and checks it)."""
     from dataclasses import replace
 
     from pipeline.data.columns import infer_kinds
@@ -156,10 +165,33 @@ def prepare_baseline(settings: Settings, base_file: tuple[str, bytes], model_fil
     schema = replace(schema, kinds=infer_kinds(raw, schema.features, settings.model.categorical, name), task=task)
     base = conform(raw, schema, name, classes=None, allow_missing=settings.data.missing == "impute")
     if model_file is not None:
-        _, model_bytes, info = load_baseline_model(model_file, base, schema, settings.model, settings.evaluation.seed)
-        return Baseline(model_bytes, info, schema, base, info.classes, settings, why)
+        info = _recalled_or_checked(model_file, base, schema, settings, project_dir)
+        return Baseline(model_file[1], info, schema, base, info.classes, settings, why)
     _check_trainable(base, schema)
     return Baseline(None, None, schema, base, classes_of(base[schema.target], task), settings, why)
+
+
+def _recalled_or_checked(model_file: tuple[str, bytes], base: pd.DataFrame, schema: Schema, settings: Settings,
+                         project_dir: Path | None) -> ModelInfo:
+    """The baseline's info from the record of a passed check (`model_checks`), else from
+    loading and checking it now (and recording that)."""
+    from pipeline.data.content_hash import content_sha256
+    from pipeline.modelling import model_checks
+
+    name, data = model_file
+    key = None
+    if project_dir is not None:
+        key = model_checks.key_of(sha256_hex(data), schema, content_sha256(base[list(schema.features)].iloc[:1]))
+        known = model_checks.recall(project_dir, key)
+        if known is not None:
+            from pipeline.logs import get_logger
+
+            get_logger().info("baseline.check_reused", model=name)
+            return ModelInfo(model_source(name), known.estimator, sha256_hex(data), known.classes, None)
+    _, _, info = load_baseline_model(model_file, base, schema, settings.model, settings.evaluation.seed)
+    if key is not None:
+        model_checks.remember(project_dir, key, model_checks.Checked(info.estimator, info.classes))
+    return info
 
 
 def baseline_for_training(
@@ -171,4 +203,17 @@ def baseline_for_training(
     table of the run has an empty feature value)."""
     if model_bytes is None:
         return load_baseline_model(None, base, schema, spec, seed, missing)
-    return load_model(model_bytes, "baseline"), model_bytes, info
+    name = info.source.removeprefix("file:")
+    model = load_model(model_bytes, name)
+    # load_baseline_model may have taken estimator and classes from a record (`model_checks`):
+    # the model itself must pass the same checks and agree with what the run has used
+    check_model(model, name, base, schema)
+    if (estimator_name(model), _classes(model)) != (info.estimator, list(info.classes)):
+        from pipeline.modelling.model_checks import FOLDER
+
+        raise ModelError(
+            f"{name}: the model is a {estimator_name(model)} of classes {_classes(model)}, but the run used "
+            f"{info.estimator} of classes {list(info.classes)} from a damaged record of its checks; delete "
+            f".hokusai/{FOLDER} and run again."
+        )
+    return model, model_bytes, info
