@@ -267,3 +267,32 @@ def test_help_has_an_example_and_every_option() -> None:
     assert "Example: hokusai validate my_rows.csv --wallet 0x70997970C51812dc3A010C7d01b50e0d17dc79C8" in text
     for option in ("--project", "--config", "--wallet", "--redact-pii", "--manifest", "--json"):
         assert option in text
+
+
+def test_a_file_without_a_header_line_is_named_as_such(folder: Path) -> None:
+    """A newcomer's export without column names: pandas took the first data row as names, and
+    every column was 'missing'."""
+    ALICE_ROWS.head(10).to_csv("noheader.csv", index=False, header=False)
+
+    result = validate("noheader.csv")
+
+    assert result.exit_code == 2
+    assert flat(result.stderr) == (
+        f"Error: noheader.csv: has no header line (its first line holds only numbers); add a first line naming the "
+        f"columns: {', '.join(SCHEMA.columns)}.")
+    assert not Path("noheader.csv.manifest.json").exists()
+
+
+def test_scikit_learns_raw_count_line_is_pointed_at(folder: Path) -> None:
+    """scikit-learn's raw CSVs open with a count line (`569,30,malignant,benign`), shorter
+    than the rows."""
+    rows = ALICE_ROWS.head(5).to_csv(index=False, header=False)
+    Path("raw.csv").write_text("5,30,malignant,benign\n" + rows)
+
+    result = validate("raw.csv")
+
+    assert result.exit_code == 2
+    assert flat(result.stderr) == (
+        "Error: raw.csv: has rows with more fields than its header has column names (4); name every column in the "
+        "header or remove the extra fields (its first line, '5,30,malignant,benign', holds numbers: if it is not "
+        "the column names, replace it with them).")

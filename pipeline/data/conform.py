@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.data.columns import label_text
+from pipeline.data.tables import is_number_text
 from pipeline.errors import DataError
 
 if TYPE_CHECKING:
@@ -53,9 +54,15 @@ def _rows(mask: Any) -> str:
     return f"rows {shown}{more} ({len(positions)} rows)"
 
 
-def check_columns(frame: pd.DataFrame, schema: Schema, name: str) -> None:
-    """Every schema column is present, else a DataError naming the missing ones."""
+def check_columns(frame: pd.DataFrame, schema: Schema, name: str, dropped: tuple[str, ...] = ()) -> None:
+    """Every schema column is present, else a DataError naming the missing ones, or saying the
+    file has no header when every column it was read with (`dropped`: those already dropped
+    as extra) is named by a number: its first line was data."""
     missing = [c for c in schema.columns if c not in frame.columns]
+    read = [*map(str, frame.columns), *dropped]
+    if missing and read and all(is_number_text(c) for c in read):
+        raise DataError(f"{name}: has no header line (its first line holds only numbers); add a first line naming the "
+                        f"columns: {', '.join(schema.columns)}.")
     if missing:
         raise DataError(
             f"{name}: missing column(s) {', '.join(repr(c) for c in missing)}; "

@@ -241,7 +241,7 @@ def _usable_rows(
     import numpy as np
 
     frame = item.frame
-    check_columns(frame, schema, item.name)
+    check_columns(frame, schema, item.name, item.extra_columns)
     if item.wallet_column:
         wallets = row_wallets(frame, item.wallet_column, item.name)
     else:

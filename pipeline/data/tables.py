@@ -65,6 +65,9 @@ def table_format(name: str) -> str:
 
 def resolve_schema(base: pd.DataFrame, spec: ModelSection, name: str, id_column: str = "") -> Schema:
     """The configured features, or every base column but the target (and the id column)."""
+    if spec.target not in base.columns and len(base.columns) and all(is_number_text(str(c)) for c in base.columns):
+        raise DataError(f"{name}: has no header line (its first line holds only numbers); add a first line naming the "
+                        f"columns, the target {spec.target!r} among them.")
     if spec.target not in base.columns:
         raise DataError(
             f"{name}: has no target column {spec.target!r}; set [model] target to one of "
@@ -143,6 +146,17 @@ def sniff_delimiter(sample: str) -> str:
     return max(DELIMITERS, key=lambda d: (pool.get(d, 0), -DELIMITERS.index(d)))
 
 
+_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
+
+
+def is_number_text(value: Any) -> bool:
+    """Whether a header cell is written as a number (`178`, `-1.5e3`): a sign that the first
+    line is data, or a count line, not column names."""
+    import re
+
+    return isinstance(value, str) and re.fullmatch(_NUMBER, value.strip()) is not None
+
+
 def duplicated_columns(name: str, columns: list[Any]) -> None:
     """A DataError naming every column name that occurs more than once (with its 1-based
     positions) and the fix. Empty names are not compared: a CSV reader names them itself."""
@@ -202,10 +216,16 @@ def _read_delimited(name: str, data: bytes, tab: bool, max_rows: int | None) -> 
         except pd.errors.ParserWarning as warning:
             if "Length of header" not in str(warning):
                 raise
-            count = len(header.columns)
+            cells = header.iloc[0].tolist() if len(header) else []
+            count = len(cells)
+            # scikit-learn's raw files start with a count line (`178,13,class_0,class_1,class_2`)
+            hint = ""
+            if any(is_number_text(cell) for cell in cells):
+                line = delimiter.join(map(str, cells))
+                hint = f" (its first line, {line!r}, holds numbers: if it is not the column names, replace it with them)"
             raise DataError(
                 f"{name}: has rows with more fields than its header has column names ({count}); name "
-                "every column in the header or remove the extra fields."
+                f"every column in the header or remove the extra fields{hint}."
             ) from None
     return frame, TableInfo("tsv" if tab else "csv", encoding, delimiter)
 

@@ -540,3 +540,22 @@ def test_ascii_latin1_and_utf8_files_are_told_apart() -> None:
     assert sniff_encoding("u.csv", "a,b\n1,Zoë\n".encode()) == "utf-8"
     assert sniff_encoding("l.csv", "a,b\n1,Zoë\n".encode("latin-1")) == "latin-1"
     assert sniff_encoding("m.csv", b"\xef\xbb\xbfa,b\n1,2\n") == "utf-8-sig"
+
+
+def test_a_base_file_without_a_header_line_is_named_as_such() -> None:
+    from pipeline.config import ModelSection
+    from pipeline.data.tables import resolve_schema
+
+    frame = read_table("base.csv", b"1.5,2,0\n2.5,3,1\n")
+    with pytest.raises(DataError) as caught:
+        resolve_schema(frame, ModelSection(), "base.csv")
+    assert str(caught.value) == ("base.csv: has no header line (its first line holds only numbers); add a first "
+                                 "line naming the columns, the target 'target' among them.")
+
+
+@pytest.mark.parametrize("text, number", [("178", True), ("-1.5e3", True), (" .5 ", True), ("class_0", False),
+                                          ("", False), ("1,5", False), ("nan", False), ("2020a", False)])
+def test_header_cells_written_as_numbers(text: str, number: bool) -> None:
+    from pipeline.data.tables import is_number_text
+
+    assert is_number_text(text) is number
