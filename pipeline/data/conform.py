@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.data.columns import label_text
-from pipeline.data.tables import is_number_text
+from pipeline.data.tables import is_number_text, space_separated
 from pipeline.errors import DataError
 
 if TYPE_CHECKING:
@@ -63,6 +63,9 @@ def check_columns(frame: pd.DataFrame, schema: Schema, name: str, dropped: tuple
     if missing and read and all(is_number_text(c) for c in read):
         raise DataError(f"{name}: has no header line (its first line holds only numbers); add a first line naming the "
                         f"columns: {', '.join(schema.columns)}.")
+    spaced = space_separated(name, read, schema.columns) if missing else None
+    if spaced:
+        raise spaced
     if missing:
         raise DataError(
             f"{name}: missing column(s) {', '.join(repr(c) for c in missing)}; "

@@ -559,3 +559,29 @@ def test_header_cells_written_as_numbers(text: str, number: bool) -> None:
     from pipeline.data.tables import is_number_text
 
     assert is_number_text(text) is number
+
+
+def test_a_space_separated_file_is_named_as_such() -> None:
+    """scikit-learn's linnerud_exercise.csv as published: `Chins Situps Jumps`, values
+    separated by spaces, read as one column."""
+    from pathlib import Path
+
+    import sklearn
+
+    from pipeline.config import ModelSection
+    from pipeline.data.conform import check_columns
+    from pipeline.data.tables import resolve_schema
+
+    data = (Path(sklearn.__file__).parent / "datasets" / "data" / "linnerud_exercise.csv").read_bytes()
+    frame = read_table("linnerud_exercise.csv", data)
+    sentence = ("linnerud_exercise.csv: reads as one column named 'Chins Situps Jumps': its values seem separated by "
+                "spaces, and hokusai reads commas, semicolons or tabs; save it as CSV (commas) or TSV (tabs).")
+    with pytest.raises(DataError) as as_base:
+        resolve_schema(frame, ModelSection(target="Jumps"), "linnerud_exercise.csv")
+    with pytest.raises(DataError) as as_contribution:
+        check_columns(frame, Schema(("Chins", "Situps"), "Jumps"), "linnerud_exercise.csv")
+    assert str(as_base.value) == str(as_contribution.value) == sentence
+    with pytest.raises(DataError, match="missing column"):  # one column with a space, but none of the wanted names
+        check_columns(pd.DataFrame({"mean radius": [1.0]}), Schema(("a",), "target"), "x.csv")
+    with pytest.raises(DataError, match="missing column"):  # one wanted column, no space: not space-separated
+        check_columns(pd.DataFrame({"target": [1]}), Schema(("a",), "target"), "x.csv")
