@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline.data.columns import label_text
-from pipeline.data.tables import is_number_text, space_separated
+from pipeline.data.tables import header_problem
 from pipeline.errors import DataError
 
 if TYPE_CHECKING:
@@ -55,19 +55,13 @@ def _rows(mask: Any) -> str:
 
 
 def check_columns(frame: pd.DataFrame, schema: Schema, name: str, dropped: tuple[str, ...] = ()) -> None:
-    """Every schema column is present, else a DataError naming the missing ones, or saying the
-    file has no header when every column it was read with (`dropped`: those already dropped
-    as extra) is named by a number: its first line was data."""
+    """Every schema column is present, else a DataError naming the missing ones, or why the
+    file's header is not one (`tables.header_problem`, over every column it was read with:
+    `dropped` are those already dropped as extra)."""
     missing = [c for c in schema.columns if c not in frame.columns]
-    read = [*map(str, frame.columns), *dropped]
-    if missing and read and all(is_number_text(c) for c in read):
-        raise DataError(f"{name}: has no header line (its first line holds only numbers); add a first line naming the "
-                        f"columns: {', '.join(schema.columns)}.")
-    spaced = space_separated(name, read, schema.columns) if missing else None
-    if spaced:
-        raise spaced
     if missing:
-        raise DataError(
+        problem = header_problem(name, [*frame.columns, *dropped], schema.columns, f": {', '.join(schema.columns)}")
+        raise problem or DataError(
             f"{name}: missing column(s) {', '.join(repr(c) for c in missing)}; "
             f"the model needs {', '.join(schema.columns)}."
         )

@@ -65,14 +65,10 @@ def table_format(name: str) -> str:
 
 def resolve_schema(base: pd.DataFrame, spec: ModelSection, name: str, id_column: str = "") -> Schema:
     """The configured features, or every base column but the target (and the id column)."""
-    spaced = space_separated(name, list(base.columns), [spec.target, *spec.features])
-    if spec.target not in base.columns and spaced:
-        raise spaced
-    if spec.target not in base.columns and len(base.columns) and all(is_number_text(str(c)) for c in base.columns):
-        raise DataError(f"{name}: has no header line (its first line holds only numbers); add a first line naming the "
-                        f"columns, the target {spec.target!r} among them.")
     if spec.target not in base.columns:
-        raise DataError(
+        problem = header_problem(name, list(base.columns), [spec.target, *spec.features],
+                                 f", the target {spec.target!r} among them")
+        raise problem or DataError(
             f"{name}: has no target column {spec.target!r}; set [model] target to one of "
             f"{', '.join(map(str, base.columns[:8]))}."
         )
@@ -160,15 +156,21 @@ def is_number_text(value: Any) -> bool:
     return isinstance(value, str) and re.fullmatch(_NUMBER, value.strip()) is not None
 
 
-def space_separated(name: str, columns: list[str], wanted: list[str]) -> DataError | None:
-    """The error for a file read as one column whose name splits at spaces into wanted
-    column names (`Chins Situps Jumps`): its values are separated by spaces, which hokusai
-    does not read (a space inside a text value would be ambiguous)."""
-    parts = str(columns[0]).split() if len(columns) == 1 else []
-    if len(parts) < 2 or not set(parts) & set(wanted):
-        return None
-    return DataError(f"{name}: reads as one column named {str(columns[0])!r}: its values seem separated by spaces, and "
-                     "hokusai reads commas, semicolons or tabs; save it as CSV (commas) or TSV (tabs).")
+def header_problem(name: str, columns: list[Any], wanted: list[str], naming: str) -> DataError | None:
+    """Why a file lacks the columns it needs, when its header is not a header: read as one
+    column whose name splits at spaces into wanted names (`Chins Situps Jumps`: the values are
+    separated by spaces, which hokusai does not read, as a space inside a text value would be
+    ambiguous), or every column named by a number (no header line: the first row was taken for
+    names). `naming` ends the fix ("add a first line naming the columns…"). Else None."""
+    names = [str(c) for c in columns]
+    parts = names[0].split() if len(names) == 1 else []
+    if len(parts) > 1 and set(parts) & set(wanted):
+        return DataError(f"{name}: reads as one column named {names[0]!r}: its values seem separated by spaces, and "
+                         "hokusai reads commas, semicolons or tabs; save it as CSV (commas) or TSV (tabs).")
+    if names and all(is_number_text(c) for c in names):
+        return DataError(f"{name}: has no header line (its first line holds only numbers); add a first line naming the "
+                         f"columns{naming}.")
+    return None
 
 
 def duplicated_columns(name: str, columns: list[Any]) -> None:

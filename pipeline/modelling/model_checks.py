@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 FORMAT = "hokusai.model-check/v1"
 FOLDER = "model-checks"
 MAX_ENTRIES = 256
+#: A temporary file older than this is a killed writer's; younger ones may be being written.
+STALE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,10 @@ def remember(project_dir: Path, key: dict[str, Any], checked: Checked) -> None:
 
 
 def _prune(folder: Path) -> None:
-    """Delete the oldest records beyond `MAX_ENTRIES` (another run may delete one first)."""
+    """Delete the oldest records beyond `MAX_ENTRIES`, and temporary files a killed writer
+    left over an hour ago (another run may delete one first)."""
+    import time
+
     def modified(path: Path) -> float:
         try:
             return path.stat().st_mtime
@@ -116,5 +121,6 @@ def _prune(folder: Path) -> None:
             return 0.0
 
     records = sorted(folder.glob("*.json"), key=modified, reverse=True)
-    for old in records[MAX_ENTRIES:]:
+    stale = [tmp for tmp in folder.glob(".*.tmp") if 0 < modified(tmp) < time.time() - STALE_SECONDS]
+    for old in records[MAX_ENTRIES:] + stale:
         old.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -65,19 +66,39 @@ def test_a_recalled_baseline_imports_neither_scikit_learn_nor_skops(tmp_path: Pa
     assert miss.stdout.split("\n")[0] == "logistic_regression [0, 1] ['scipy', 'sklearn', 'skops']", miss.stderr
 
 
-@pytest.mark.parametrize("change", ["bytes", "features", "first row"])
-def test_the_key_holds_everything_the_checks_read(tmp_path: Path, change: str) -> None:
+def test_another_model_or_another_checked_row_is_checked_again(tmp_path: Path) -> None:
+    """The key holds the model's bytes and the base row it predicted: either changed, the
+    baseline is loaded and checked again and gets a record of its own."""
+    import pandas as pd
+
+    from pipeline.modelling.models import dump_model, fit
+
     folder = project(tmp_path)
     first = prepare_baseline(SETTINGS, BASE, MODEL, folder)
-    key = model_checks.key_of(first.info.sha256, first.schema, "0x1")
-    other = {
-        "bytes": {**key, "model_sha256": "0x" + "0" * 64},
-        "features": {**key, "features": key["features"][:-1]},
-        "first row": {**key, "checked_row": "0x2"},
-    }[change]
-    model_checks.remember(folder, key, model_checks.Checked("logistic_regression", [0, 1]))
-    assert model_checks.recall(folder, key) == model_checks.Checked("logistic_regression", [0, 1])
-    assert model_checks.recall(folder, other) is None
+    rows = pd.read_csv(FIXTURES / "base.csv")
+    swapped = ("base.csv", rows.iloc[[1, 0, *range(2, len(rows))]].to_csv(index=False).encode())
+    prepare_baseline(SETTINGS, swapped, MODEL, folder)
+    assert len(records(folder)) == 2
+    features = list(first.schema.features)
+    refit = dump_model(fit("logistic_regression", {}, 1, rows[features], rows["target"], {}, False, "binary"))
+    other = prepare_baseline(SETTINGS, BASE, ("other.skops", refit), folder)
+    assert len(records(folder)) == 3 and other.info.sha256 != first.info.sha256
+    narrower = replace(first.schema, features=first.schema.features[:-1])
+    assert model_checks.key_of("0x1", narrower, "0x2") != model_checks.key_of("0x1", first.schema, "0x2")
+
+
+def test_a_killed_writers_old_temporary_file_is_swept(tmp_path: Path) -> None:
+    import os
+
+    folder = project(tmp_path)
+    (folder / STATE_DIR / model_checks.FOLDER).mkdir()
+    old = folder / STATE_DIR / model_checks.FOLDER / ".abc.json.1.tmp"
+    young = old.with_name(".abc.json.2.tmp")
+    old.write_text("{")
+    young.write_text("{")
+    os.utime(old, (1_000_000, 1_000_000))
+    prepare_baseline(SETTINGS, BASE, MODEL, folder)
+    assert not old.exists() and young.exists() and len(records(folder)) == 1
 
 
 def test_no_record_is_written_outside_a_project_and_a_damaged_one_is_a_miss(tmp_path: Path) -> None:
